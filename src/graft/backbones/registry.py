@@ -118,6 +118,10 @@ def create_backbone(
         >>> bb.feature_dim
         1280
     """
+    return _create(name, weights, allow_download, **kwargs).eval()  # inference mode until a trainer says otherwise
+
+
+def _create(name: str, weights: str | Path | None, allow_download: bool, **kwargs: Any) -> "Backbone":
     _ensure_loaded()
     weights_path = None if weights is None or weights == "random" else Path(weights).expanduser()
     if weights_path is not None and not weights_path.exists():

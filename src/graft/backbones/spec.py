@@ -37,6 +37,7 @@ class InputSpec:
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
     crop_pct: float = 1.0
+    interpolation: str = "bilinear"  # "bilinear" | "bicubic"
     sample_rate: int | None = None
     max_seconds: float | None = None
     max_tokens: int | None = None
