@@ -1,0 +1,59 @@
+"""graft: transfer learning from pretrained models, the whole way.
+
+Choose (rank backbones on your data), transfer (probe, fine-tune), adapt, prove (verify against
+baselines) and ship (saved models with lineage and a model card).
+
+Example:
+    >>> import graft
+    >>> graft.list_backbones("efficientnet*")
+    ['efficientnet_lite0', 'efficientnet_lite1', 'efficientnet_lite2']
+
+Heavy dependencies (torch, timm, transformers) are imported only when a function needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name → "module:attribute"; resolved on first access (PEP 562)
+_LAZY = {
+    "create_backbone": "graft.backbones:create_backbone",
+    "list_backbones": "graft.backbones:list_backbones",
+    "register_backbone": "graft.backbones:register_backbone",
+    "BackboneSpec": "graft.backbones:BackboneSpec",
+    "InputSpec": "graft.backbones:InputSpec",
+    "read": "graft.data:read",
+    "from_arrays": "graft.data:from_arrays",
+    "from_frame": "graft.data:from_frame",
+    "Dataset": "graft.data:Dataset",
+    "list_datasets": "graft.data:list_datasets",
+    "make_dataset": "graft.data:make_dataset",
+    "embed": "graft.api:embed",
+    "probe": "graft.api:probe",
+    "evaluate": "graft.api:evaluate",
+    "predict": "graft.api:predict",
+    "load": "graft.api:load",
+    "FeatureStore": "graft.features.store:FeatureStore",
+    "ProbeConfig": "graft.heads.probe:ProbeConfig",
+    "TransferClassifier": "graft.heads.classifier:TransferClassifier",
+    "SavedModel": "graft.models:SavedModel",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'graft' has no attribute {name!r}")
+    module, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

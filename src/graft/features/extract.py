@@ -1,0 +1,147 @@
+"""Streaming feature extraction: batched, in inference mode, preprocessing overlapped with the
+forward pass, memory bounded by the batch, results cached per item in the FeatureStore."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import numpy as np
+
+from graft.data.hashing import item_hash
+from graft.features.store import FeatureStore
+
+if TYPE_CHECKING:
+    import torch
+
+    from graft.backbones.base import Backbone
+
+log = logging.getLogger(__name__)
+
+
+def _make_batch(backbone: "Backbone", items: Sequence[Any]) -> Any:
+    return backbone.collate([backbone.preprocess(item) for item in items])
+
+
+def iterate_batches(backbone: "Backbone", items: Sequence[Any], batch_size: int = 64,
+                    num_workers: int | None = None) -> Iterator[Any]:
+    """Preprocessed, collated batches of ``items`` in order.
+
+    With ``num_workers`` > 0 a torch DataLoader runs preprocessing in worker processes (for GPU
+    hosts with cores to spare). By default one background thread prepares the next batch while
+    the network runs on the current one: decoding and resizing release the GIL, and on a small
+    CPU host a second process would only steal cores from the forward pass.
+    """
+    starts = range(0, len(items), batch_size)
+    if num_workers:
+        yield from _dataloader_batches(backbone, items, batch_size, num_workers)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for start in starts:
+            future = pool.submit(_make_batch, backbone, items[start: start + batch_size])
+            if pending is not None:
+                yield pending.result()
+            pending = future
+        if pending is not None:
+            yield pending.result()
+
+
+class _Preprocessed:
+    def __init__(self, backbone: "Backbone", items: Sequence[Any]) -> None:
+        self.backbone, self.items = backbone, items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.backbone.preprocess(self.items[i])
+
+
+def _dataloader_batches(backbone: "Backbone", items: Sequence[Any], batch_size: int, workers: int) -> Iterator[Any]:
+    import torch
+
+    loader = torch.utils.data.DataLoader(
+        _Preprocessed(backbone, items), batch_size=batch_size, shuffle=False, num_workers=workers,
+        collate_fn=backbone.collate, prefetch_factor=4,
+    )
+    yield from loader
+
+
+def extract(backbone: "Backbone", items: Sequence[Any], batch_size: int = 64, num_workers: int | None = None,
+            device: "str | torch.device | None" = None, stop_group: int | None = None,
+            progress: bool = False) -> Iterator[np.ndarray]:
+    """Yield float32 feature arrays, one per batch, for ``items`` in order.
+
+    ``stop_group`` returns the state after that many layer groups instead of pooled features
+    (prefix outputs for training the rest of the network on a frozen prefix).
+    """
+    import torch
+
+    device = torch.device(device or "cpu")
+    backbone.eval().to(device)
+    bar = _progress(len(items), progress, f"embedding with {backbone.spec.name}")
+    with torch.inference_mode():
+        for batch in iterate_batches(backbone, items, batch_size, num_workers):
+            batch = backbone.move_batch(batch, device)
+            if stop_group is None:
+                out = backbone.forward_features(batch)
+            else:
+                out = backbone.run_groups(batch, 0, stop_group)
+            out = out.float().cpu().numpy()
+            bar.update(len(out))
+            yield out
+    bar.close()
+
+
+def _progress(total: int, enabled: bool, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="item", disable=not enabled, leave=False)
+
+
+def embed_items(
+    items: Sequence[Any],
+    backbone: "str | Backbone",
+    *,
+    weights: str | Path | None = None,
+    allow_download: bool = False,
+    store: FeatureStore | None = None,
+    batch_size: int = 64,
+    num_workers: int | None = None,
+    device: str | None = None,
+    progress: bool = False,
+    out: np.ndarray | None = None,
+    use_cache: bool = True,
+    **backbone_options: Any,
+) -> np.ndarray:
+    """Embeddings of raw items, through the on-disk cache.
+
+    ``backbone`` is a name (built only if something is missing from the cache) or a built
+    ``Backbone``. Returns an (N, feature_dim) float32 array (``out`` when given).
+    """
+    from graft.backbones.registry import backbone_key
+
+    built: list[Backbone] = [] if isinstance(backbone, str) else [backbone]
+
+    def get_backbone() -> "Backbone":
+        if not built:
+            from graft.backbones import create_backbone
+
+            built.append(create_backbone(str(backbone), weights=weights, allow_download=allow_download,
+                                         **backbone_options))
+        return built[0]
+
+    def compute(positions: list[int]) -> Iterator[np.ndarray]:
+        return extract(get_backbone(), [items[i] for i in positions], batch_size, num_workers, device,
+                       progress=progress)
+
+    if not use_cache:
+        chunks = list(compute(list(range(len(items)))))
+        return np.concatenate(chunks) if chunks else np.empty((0, get_backbone().feature_dim), np.float32)
+    key = backbone_key(backbone, weights, **backbone_options) if isinstance(backbone, str) else backbone.cache_key()
+    hashes = [item_hash(it) for it in items]
+    return (store or FeatureStore()).get_or_compute(key, hashes, compute, out=out)
