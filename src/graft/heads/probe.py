@@ -33,10 +33,11 @@ class ProbeResult:
     C: float
     search: list[dict[str, float]]  # per C: val accuracy and log loss
     val_metrics: dict[str, Any]
+    n_iter: int = 0  # optimiser iterations of the final fit
 
 
 def _fit_one(x: np.ndarray, y: np.ndarray, C: float, config: ProbeConfig, n_classes: int,
-             sample_weight: np.ndarray | None = None) -> LinearHead:
+             sample_weight: np.ndarray | None = None) -> tuple[LinearHead, int]:
     from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
@@ -54,7 +55,7 @@ def _fit_one(x: np.ndarray, y: np.ndarray, C: float, config: ProbeConfig, n_clas
         coef, intercept = np.vstack([-coef[0] / 2, coef[0] / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
     weight[clf.classes_] = coef
     bias[clf.classes_] = intercept
-    return LinearHead(weight, bias, mean, scale)
+    return LinearHead(weight, bias, mean, scale), int(np.max(clf.n_iter_))
 
 
 def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
@@ -77,19 +78,19 @@ def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None
     has_val = x_val is not None and y_val is not None and len(y_val) > 0
     search, best = [], None
     for C in grid:
-        head = _fit_one(x_train, y_train, C, config, n_classes)
+        head, n_iter = _fit_one(x_train, y_train, C, config, n_classes)
         if not has_val:
-            best = (C, head)
+            best = (C, head, 0.0, 0.0, n_iter)
             break
         proba = head.predict_proba(x_val)
         acc = float(np.mean(proba.argmax(1) == y_val))
         loss = float(-np.mean(np.log(np.clip(proba[np.arange(len(y_val)), y_val], 1e-12, None))))
         search.append({"C": C, "val_accuracy": acc, "val_log_loss": loss})
         if best is None or (acc, -loss) > (best[2], -best[3]):
-            best = (C, head, acc, loss)
-    C, head = best[0], best[1]
+            best = (C, head, acc, loss, n_iter)
+    C, head, n_iter = best[0], best[1], best[4]
     val_metrics = classification_metrics(y_val, head.predict_proba(x_val), n_classes) if has_val else {}
     if has_val and config.refit_on_val:
-        head = _fit_one(np.vstack([x_train, x_val]), np.concatenate([y_train, y_val]), C, config, n_classes)
+        head, n_iter = _fit_one(np.vstack([x_train, x_val]), np.concatenate([y_train, y_val]), C, config, n_classes)
     log.info("probe: C=%s chosen on validation (%s)", C, search)
-    return ProbeResult(head=head, C=C, search=search, val_metrics=val_metrics)
+    return ProbeResult(head=head, C=C, search=search, val_metrics=val_metrics, n_iter=n_iter)

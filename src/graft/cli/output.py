@@ -1,0 +1,65 @@
+"""Turning results into tables or JSON, and errors into exit codes. The only place that prints."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Sequence, TypeVar
+
+import typer
+
+T = TypeVar("T")
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def emit_json(data: Any) -> None:
+    from graft._config import dumps
+
+    typer.echo(dumps(data))
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*[_fmt(v) for v in row])
+    Console().print(t)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def run(fn: Callable[[], T]) -> T:
+    """Call into the API; a GraftError becomes a message on stderr and its exit code (1 or 2)."""
+    from graft.errors import GraftError
+
+    try:
+        return fn()
+    except GraftError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted; outputs are written atomically, re-run to resume", err=True)
+        raise typer.Exit(130) from None
+
+
+def metrics_rows(metrics: dict[str, Any]) -> list[list[Any]]:
+    return [[split, m.get("accuracy"), m.get("macro_f1"), m.get("n")] for split, m in metrics.items() if isinstance(m, dict)]
+
+
+def echo(text: str) -> None:
+    typer.echo(text)
+
+
+def warn(text: str) -> None:
+    typer.echo(text, err=True)
+
