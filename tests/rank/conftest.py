@@ -11,5 +11,11 @@ def class_features(rng: np.random.Generator, n: int, d: int, n_classes: int, sig
 
 
 @pytest.fixture
+def make_features():
+    """``make_features(rng, n, d, n_classes, signal=1.0) -> (features, labels)``."""
+    return class_features
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -2,7 +2,6 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import class_features
 
 from graft.errors import UsageError
 from graft.rank import baselines, knn_loo_accuracy, linear_probe_cv_accuracy
@@ -21,9 +20,9 @@ def _knn_brute_force(f, y, k, metric):
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
-def test_knn_matches_brute_force_across_blocks(rng, monkeypatch, metric):
+def test_knn_matches_brute_force_across_blocks(make_features, rng, monkeypatch, metric):
     monkeypatch.setattr(baselines, "_KNN_BLOCK", 7)  # several blocks, the last one partial
-    f, y = class_features(rng, 60, 5, 2, signal=0.6)  # 2 classes, odd k: no ties
+    f, y = make_features(rng, 60, 5, 2, signal=0.6)  # 2 classes, odd k: no ties
     assert knn_loo_accuracy(f, y, k=3, metric=metric) == _knn_brute_force(f, y, 3, metric)
 
 
@@ -40,15 +39,15 @@ def test_knn_leaves_the_sample_itself_out():
     assert knn_loo_accuracy(f, [0, 1, 0, 1], k=1, metric="euclidean") == 0.0
 
 
-def test_baselines_rank_separable_above_noise(rng):
-    f, y = class_features(rng, 200, 8, 3, signal=3.0)
+def test_baselines_rank_separable_above_noise(make_features, rng):
+    f, y = make_features(rng, 200, 8, 3, signal=3.0)
     noise = rng.normal(size=f.shape)
     assert knn_loo_accuracy(f, y) > 0.9 > 0.6 > knn_loo_accuracy(noise, y)
     assert linear_probe_cv_accuracy(f, y) > 0.9 > 0.6 > linear_probe_cv_accuracy(noise, y)
 
 
-def test_linear_probe_reduces_folds_for_small_classes(rng, caplog):
-    f, y = class_features(rng, 40, 4, 2, signal=3.0)
+def test_linear_probe_reduces_folds_for_small_classes(make_features, rng, caplog):
+    f, y = make_features(rng, 40, 4, 2, signal=3.0)
     y[:3], y[3:] = 0, 1  # class 0 has 3 samples
     with caplog.at_level(logging.INFO, logger="graft.rank.baselines"):
         acc = linear_probe_cv_accuracy(f, y, folds=5)

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from conftest import class_features
 
 from graft.errors import UsageError
 from graft.rank import SCORES, ScoreInfo, weighted_kendall_tau
@@ -26,8 +25,8 @@ def test_unknown_score_suggests_a_close_name():
 
 
 @pytest.mark.parametrize("name", [n for n in SCORES if SCORES.get(n).needs == "features"])
-def test_feature_scores_rank_separable_above_noise(rng, name):
-    f, y = class_features(rng, 150, 10, 3, signal=3.0)
+def test_feature_scores_rank_separable_above_noise(make_features, rng, name):
+    f, y = make_features(rng, 150, 10, 3, signal=3.0)
     score = SCORES.get(name).fn
     assert score(f, y) > score(rng.normal(size=f.shape), y)
 

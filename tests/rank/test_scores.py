@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from conftest import class_features
 from sklearn.covariance import LedoitWolf
 
 from graft.rank import hscore, leep, nce, regularized_hscore
@@ -69,32 +68,32 @@ def _regularized_textbook(f, y):
 
 
 @pytest.mark.parametrize(("n", "d"), [(400, 20), (50, 120)], ids=["n>d", "d>n"])
-def test_hscore_matches_textbook_formula(rng, n, d):
-    f, y = class_features(rng, n, d, 4, signal=0.5)
+def test_hscore_matches_textbook_formula(make_features, rng, n, d):
+    f, y = make_features(rng, n, d, 4, signal=0.5)
     assert hscore(f, y) == pytest.approx(_hscore_textbook(f, y), rel=1e-6)
 
 
 @pytest.mark.parametrize(("n", "d"), [(400, 20), (50, 120)], ids=["n>d", "d>n"])
-def test_regularized_hscore_matches_sklearn_ledoit_wolf(rng, n, d):
-    f, y = class_features(rng, n, d, 4, signal=0.5)
+def test_regularized_hscore_matches_sklearn_ledoit_wolf(make_features, rng, n, d):
+    f, y = make_features(rng, n, d, 4, signal=0.5)
     expected, shrinkage = _regularized_textbook(f, y)
     assert _ledoit_wolf_shrinkage(_class_spectrum(f, y)) == pytest.approx(shrinkage, rel=1e-9)
     assert regularized_hscore(f, y) == pytest.approx(expected, rel=1e-6)
 
 
-def test_hscore_invariant_to_invertible_affine_maps(rng):
-    f, y = class_features(rng, 300, 10, 3)
+def test_hscore_invariant_to_invertible_affine_maps(make_features, rng):
+    f, y = make_features(rng, 300, 10, 3)
     a = rng.normal(size=(10, 10)) + 3 * np.eye(10)
     assert hscore(f @ a + 7.0, y) == pytest.approx(hscore(f, y), rel=1e-6)
 
 
-def test_regularized_hscore_invariant_to_rotation_scale_and_shift(rng):
-    f, y = class_features(rng, 300, 10, 3)
+def test_regularized_hscore_invariant_to_rotation_scale_and_shift(make_features, rng):
+    f, y = make_features(rng, 300, 10, 3)
     q, _ = np.linalg.qr(rng.normal(size=(10, 10)))
     assert regularized_hscore(5.0 * f @ q - 2.0, y) == pytest.approx(regularized_hscore(f, y), rel=1e-9)
 
 
-def test_hscore_is_at_most_classes_minus_one(rng):
-    f, y = class_features(rng, 60, 200, 4)  # d > n: features can separate anything
+def test_hscore_is_at_most_classes_minus_one(make_features, rng):
+    f, y = make_features(rng, 60, 200, 4)  # d > n: features can separate anything
     assert hscore(f, y) == pytest.approx(3.0, rel=1e-6)
     assert regularized_hscore(f, y) < 3.0
