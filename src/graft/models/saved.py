@@ -58,6 +58,7 @@ class SavedModel:
         target = Path(directory)
         if target.exists() and not overwrite:
             raise UsageError(f"{target} exists; choose another --out or allow overwrite")
+        _check_replaceable(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
         try:
@@ -91,8 +92,12 @@ class SavedModel:
             config = from_dict(ModelConfig, raw)
         except (ValueError, KeyError, TypeError) as exc:
             raise GraftError(f"{path / CONFIG} is not a valid graft model config ({exc})") from exc
-        tensors = load_file(str(path / WEIGHTS))
-        head = LinearHead.from_tensors(tensors)
+        try:
+            tensors = load_file(str(path / WEIGHTS))
+            head = LinearHead.from_tensors(tensors)
+        except Exception as exc:  # missing file, SafetensorError, missing head tensors
+            raise GraftError(f"{path / WEIGHTS}: cannot read the model's weights ({type(exc).__name__}: {exc}); "
+                             "the folder is damaged or incomplete; save or train the model again") from exc
         backbone_state = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")} or None
         lineage = json.loads((path / LINEAGE).read_text(encoding="utf-8")) if (path / LINEAGE).is_file() else {}
         return cls(config, head, lineage, backbone_state, path)
@@ -130,6 +135,16 @@ class SavedModel:
 
     def predict(self, items: Sequence[Any], **kw: Any) -> list[str]:
         return [self.config.classes[i] for i in self.predict_proba(items, **kw).argmax(axis=1)]
+
+
+def _check_replaceable(target: Path) -> None:
+    """Saving replaces ``target`` whole: allowed for a file-less folder or an earlier model, never
+    for a folder of the user's own files (``--out .`` must not delete the working directory)."""
+    if target.is_file():
+        raise UsageError(f"{target} is a file; give a folder path for the model")
+    if target.is_dir() and not (target / CONFIG).is_file() and any(target.iterdir()):
+        raise UsageError(f"{target} exists and is not a graft model directory (no {CONFIG}); "
+                         "choose an empty or new folder for --out")
 
 
 def _replace_dir(new: Path, target: Path) -> None:

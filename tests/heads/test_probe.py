@@ -1,0 +1,111 @@
+"""The linear probe: learns separable features, picks C on validation, saves as plain tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graft._config import from_dict, to_dict
+from graft.errors import UsageError
+from graft.heads.linear import LinearHead
+from graft.heads.probe import ProbeConfig, fit_probe
+
+
+def blobs(n_per_class: int, n_classes: int, d: int = 8, spread: float = 1.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (n_classes, d))
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    return centres[y] + rng.normal(0, spread, (len(y), d)), y
+
+
+def test_probe_learns_separable_classes_and_reports_val_metrics():
+    x_all, y_all = blobs(40, 4)
+    val = np.arange(len(y_all)) % 4 == 0
+    x, y, xv, yv = x_all[~val], y_all[~val], x_all[val], y_all[val]
+    result = fit_probe(x, y, xv, yv, 4)
+    assert result.val_metrics["accuracy"] > 0.9
+    assert result.head.n_classes == 4 and result.head.n_features == 8
+    assert {"accuracy", "macro_f1", "log_loss", "n"} <= set(result.val_metrics)
+    assert result.val_metrics["n"] == 40
+    assert len(result.search) == len(ProbeConfig().C_grid)
+    assert result.C in ProbeConfig().C_grid
+
+
+def test_C_is_chosen_on_validation():
+    rng = np.random.default_rng(0)
+    # 2 informative dims + 200 noise dims, few examples: strong regularisation must win
+    n, d = 40, 200
+    y = np.arange(n) % 2
+    x = rng.normal(size=(n, d))
+    x[:, 0] += 1.5 * (2 * y - 1)
+    xv = rng.normal(size=(400, d))
+    yv = np.arange(400) % 2
+    xv[:, 0] += 1.5 * (2 * yv - 1)
+    result = fit_probe(x, y, xv, yv, 2, ProbeConfig(C_grid=(0.001, 1000.0), refit_on_val=False))
+    by_C = {s["C"]: s for s in result.search}
+    best = max(result.search, key=lambda s: (s["val_accuracy"], -s["val_log_loss"]))
+    assert result.C == best["C"]
+    assert by_C[0.001]["val_log_loss"] < by_C[1000.0]["val_log_loss"]
+
+
+def test_fixed_C_skips_the_search():
+    x, y = blobs(10, 3)
+    result = fit_probe(x, y, x, y, 3, ProbeConfig(C=0.5))
+    assert result.C == 0.5 and len(result.search) == 1
+
+
+def test_without_validation_data_the_first_candidate_is_used():
+    x, y = blobs(10, 3)
+    result = fit_probe(x, y, None, None, 3)
+    assert result.C == ProbeConfig().C_grid[0] and result.val_metrics == {}
+
+
+def test_a_class_missing_from_training_is_never_predicted():
+    x, y = blobs(15, 3)
+    keep = y != 1
+    result = fit_probe(x[keep], y[keep], None, None, n_classes=3)
+    proba = result.head.predict_proba(x)
+    assert proba.shape == (45, 3)
+    assert np.allclose(proba.sum(1), 1.0)
+    assert (proba[:, 1] < 1e-6).all()
+    assert set(result.head.predict(x)) <= {0, 2}
+
+
+def test_binary_probe_matches_scikit_learn():
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = blobs(20, 2, spread=3.0)
+    head = fit_probe(x, y, None, None, 2, ProbeConfig(C=1.0)).head
+    z = (x - x.mean(0)) / x.std(0)
+    reference = LogisticRegression(C=1.0, max_iter=300).fit(z, y).predict_proba(z)
+    np.testing.assert_allclose(head.predict_proba(x), reference, atol=1e-6)
+
+
+def test_one_class_is_a_usage_error():
+    with pytest.raises(UsageError, match="at least 2 classes"):
+        fit_probe(np.zeros((5, 3)), np.zeros(5, dtype=int), None, None, 2)
+
+
+def test_constant_features_do_not_produce_nans():
+    x, y = blobs(10, 2)
+    x[:, 3] = 7.0
+    head = fit_probe(x, y, None, None, 2).head
+    assert np.isfinite(head.predict_proba(x)).all()
+
+
+def test_head_round_trips_through_float32_tensors():
+    x, y = blobs(10, 3)
+    head = fit_probe(x, y, None, None, 3).head
+    tensors = head.to_tensors()
+    assert set(tensors) == {"head.weight", "head.bias", "head.mean", "head.scale"}
+    assert all(t.dtype == np.float32 and t.flags["C_CONTIGUOUS"] for t in tensors.values())
+    again = LinearHead.from_tensors(tensors)
+    assert (again.predict(x) == head.predict(x)).all()
+    np.testing.assert_allclose(again.predict_proba(x), head.predict_proba(x), atol=1e-5)
+
+
+def test_probe_config_round_trips_through_json():
+    config = ProbeConfig(C_grid=(0.5, 2.0), class_weight="balanced")
+    assert from_dict(ProbeConfig, to_dict(config)) == ProbeConfig(C_grid=[0.5, 2.0], class_weight="balanced")
+    with pytest.raises(UsageError, match="unknown field"):
+        from_dict(ProbeConfig, {"C_grd": [1.0]})
