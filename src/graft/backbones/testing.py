@@ -41,9 +41,10 @@ def build_test_cnn(spec: BackboneSpec, weights: Path | None, allow_download: boo
     stages = [
         ("stem", nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU())),
         ("stage1", nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())),
-        ("stage2", nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.ReLU())),
+        ("stage2", nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())),
     ]
-    pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+    # LayerNorm keeps the random features at unit scale, like a pretrained network's
+    pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.LayerNorm(16, elementwise_affine=False))
     bb = SequentialImageBackbone(spec, stages, pooling, nn.Linear(16, 5))
     bb.source_classes = [f"source{i}" for i in range(5)]
     return _finish(bb, weights, random_init, f"test-seed{seed}")

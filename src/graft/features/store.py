@@ -113,11 +113,13 @@ class FeatureStore:
         """
         todo = self.missing(key, item_hashes)
         if todo:
-            self._compute_and_store(key, [item_hashes[i] for i in todo], todo, compute)
+            self.fill(key, item_hashes, todo, compute)
         return self.gather(key, item_hashes, out)
 
-    def _compute_and_store(self, key: str, hashes: list[str], positions: list[int],
-                           compute: Callable[[list[int]], Iterable[np.ndarray]]) -> None:
+    def fill(self, key: str, item_hashes: Sequence[str], positions: list[int],
+             compute: Callable[[list[int]], Iterable[np.ndarray]]) -> None:
+        """Compute and store the items at ``positions`` (e.g. one rank's share of the missing ones)."""
+        hashes = [item_hashes[i] for i in positions]
         pending: list[np.ndarray] = []
         done = 0
         for chunk in compute(positions):

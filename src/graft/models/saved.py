@@ -123,7 +123,9 @@ class SavedModel:
             from graft.backbones import create_backbone
 
             ref = self.config.backbone
-            bb = create_backbone(ref.name, weights=ref.weights_file, **ref.options)
+            # a trained backbone's weights are all in model.safetensors: no need for the original file
+            weights = "random" if ref.in_model else ref.weights_file
+            bb = create_backbone(ref.name, weights=weights, **ref.options)
             if ref.in_model and self.backbone_state:
                 bb.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.backbone_state.items()})
                 bb.key = f"model-{ref.weights_sha256}"

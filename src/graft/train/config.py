@@ -1,0 +1,33 @@
+"""Fine-tuning settings: one dataclass shared by the API, the CLI, checkpoints and the saved lineage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Metric = Literal["accuracy", "macro_f1", "loss"]
+
+
+@dataclass
+class TrainConfig:
+    """How to fine-tune. Schedule-specific settings live in the schedule's own config."""
+
+    schedule: str = field(default="lp-ft", metadata={"help": "lp-ft | gradual | fastai | full | scratch"})
+    epochs: int = field(default=6, metadata={"help": "total training epochs (all phases)"})
+    batch_size: int = field(default=32, metadata={"help": "examples per step (per process)"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the head; the backbone's is derived"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW decay; never on norms and biases"})
+    label_smoothing: float = field(default=0.1, metadata={"help": "cross-entropy label smoothing"})
+    l2sp: float = field(default=0.0, metadata={"help": "L2-SP strength: pull backbone weights toward the pretrained ones"})
+    dropout: float = field(default=0.0, metadata={"help": "dropout before the new head"})
+    freeze_bn_stats: bool = field(default=True, metadata={"help": "keep pretrained BatchNorm statistics (small batches estimate them badly); off for scratch"})
+    augment: bool = field(default=True, metadata={"help": "per-modality augmentation of training inputs"})
+    hflip: bool = field(default=True, metadata={"help": "random horizontal flips (images); off for text-like images such as digits"})
+    early_stopping: int = field(default=3, metadata={"help": "epochs without improvement before stopping (0: never)"})
+    metric: Metric = field(default="accuracy", metadata={"help": "validation metric for early stopping and the best epoch"})
+    seed: int = field(default=0, metadata={"help": "seed for init, data order and augmentation"})
+    precision: Precision = field(default="auto", metadata={"help": "auto: bf16 on a capable GPU, else fp32"})
+    cache_prefix: bool = field(default=True, metadata={"help": "reuse frozen-prefix outputs across epochs when inputs repeat"})
+    num_workers: int = field(default=0, metadata={"help": "preprocessing processes (0: one background thread)"})
+    time_budget: float | None = field(default=None, metadata={"help": "seconds; training stops after the epoch that crosses it"})

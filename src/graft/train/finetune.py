@@ -1,0 +1,202 @@
+"""``finetune`` (one schedule) and ``fit`` (the automatic path: probe, then fine-tune within a time
+budget, keep whichever validation favours)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from graft.errors import UsageError
+
+if TYPE_CHECKING:
+    from graft.data.dataset import Dataset
+    from graft.models.saved import SavedModel
+    from graft.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def _splits(ds: "Dataset") -> dict[str, Any]:
+    from graft.train.inputs import Split
+
+    out = {}
+    for name in ("train", "val", "test"):
+        part = ds.split(name)  # type: ignore[arg-type]
+        out[name] = Split(part.items, part.labels, part.item_hashes())
+    return out
+
+
+def _probe_head(config: "TrainConfig") -> Any:
+    """lp-ft's first stage: a probe on cached features, returned as weights of an nn.Linear."""
+    from graft.heads.probe import ProbeConfig, fit_probe
+
+    def init(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
+             n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+        head = fit_probe(x_train, y_train, x_val, y_val, n_classes, ProbeConfig(refit_on_val=False)).head
+        weight = head.weight / head.scale  # fold the standardisation into the linear layer
+        bias = head.bias - weight @ head.mean
+        return weight, bias
+
+    return init
+
+
+def checkpoint_dir(out: str | Path | None) -> Path | None:
+    if out is None:
+        return None
+    out = Path(out)
+    return out.parent / f".{out.name}.train"
+
+
+def finetune(
+    data: "str | Path | Dataset",
+    backbone: str = "mobilenet_v2",
+    schedule: str = "lp-ft",
+    *,
+    out: str | Path | None = None,
+    config: "TrainConfig | None" = None,
+    schedule_options: dict[str, Any] | None = None,
+    weights: str | Path | None = None,
+    image_size: int | None = None,
+    allow_download: bool = False,
+    resume: bool = False,
+    progress: bool = False,
+    **read_options: Any,
+) -> "SavedModel":
+    """Fine-tune ``backbone`` on ``data`` with ``schedule`` and return (and save) the model.
+
+    Example:
+        >>> model = graft.finetune("data/pets", "mobilenet_v2", "fastai", out="models/pets",
+        ...                        config=graft.TrainConfig(epochs=4))          # doctest: +SKIP
+    """
+    import dataclasses
+
+    import torch
+
+    from graft._config import to_dict
+    from graft.api import _package, _require_labels, as_dataset, backbone_options, save_model
+    from graft.backbones import create_backbone
+    from graft.features.store import FeatureStore
+    from graft.heads.linear import LinearHead
+    from graft.train.config import TrainConfig
+    from graft.train.loop import Trainer
+    from graft.train.model import TransferModel
+    from graft.train.schedules import SCHEDULES, plan
+
+    config = dataclasses.replace(config or TrainConfig(), schedule=schedule)
+    entry = SCHEDULES.get(schedule)
+    ds = as_dataset(data, **read_options)
+    _require_labels(ds.train, "train")
+    torch.manual_seed(config.seed)
+    bb = create_backbone(backbone, weights="random" if not entry.pretrained else weights,
+                         allow_download=allow_download, **backbone_options(image_size))
+    model = TransferModel(bb, len(ds.classes), config.dropout, freeze_bn_stats=config.freeze_bn_stats and entry.pretrained)
+    phases = plan(schedule, config.epochs, len(bb.layer_groups()), config.lr, schedule_options)
+    splits = _splits(ds)
+    n_classes = len(ds.classes)
+    probe_init = _probe_head(config)
+    trainer = Trainer(model, config, phases, splits["train"], splits["val"], n_classes, FeatureStore(),
+                      checkpoint_dir(out), lambda a, b, c, d: probe_init(a, b, c, d, n_classes), progress)
+    result = trainer.run(resume=resume)
+    metrics = {"val": result.best_metrics} if result.best_metrics else {}
+    if len(splits["test"].items):
+        metrics["test"] = trainer.evaluate(0, splits["test"])
+    for m in metrics.values():
+        m.setdefault("log_loss", m.pop("loss", None))
+    backbone_state = None
+    if any(p["trainable"] for p in result.phases) or not entry.pretrained:
+        backbone_state = {k: v.detach().cpu().numpy() for k, v in model.backbone.state_dict().items()}
+    dim = bb.feature_dim
+    head = LinearHead(model.head.weight.detach().cpu().numpy().astype(np.float64),
+                      model.head.bias.detach().cpu().numpy().astype(np.float64), np.zeros(dim), np.ones(dim))
+    settings = {"train": to_dict(config), "schedule_options": schedule_options or {}, "phases": result.phases,
+                "best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "seconds": round(result.seconds, 2)}
+    saved = _package(ds, backbone, weights, image_size, head, f"finetune:{schedule}", settings, metrics,
+                     head_config={"type": "linear", "dropout": config.dropout}, backbone_state=backbone_state)
+    if backbone_state is not None:
+        saved.config.backbone.weights_sha256 = _state_hash(backbone_state)
+        saved.config.backbone.weights_file = None
+    saved.extra_files["history.json"] = _history_json(result.history)
+    if out is not None and trainer.dist.is_main_process:
+        save_model(saved, out, ds)
+    return saved
+
+
+def _state_hash(state: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(state[key]).tobytes())
+    return digest.hexdigest()
+
+
+def _history_json(history: list[dict[str, Any]]) -> bytes:
+    from graft._config import dumps
+
+    return (dumps(history) + "\n").encode()
+
+
+def fit(
+    data: "str | Path | Dataset",
+    *,
+    out: str | Path | None = None,
+    backbone: str = "mobilenet_v2",
+    time_budget: float = 900.0,
+    image_size: int | None = None,
+    schedules: tuple[str, ...] = ("lp-ft", "fastai"),
+    epochs: int = 8,
+    progress: bool = False,
+    **read_options: Any,
+) -> tuple["SavedModel", dict[str, Any]]:
+    """The newcomer's path: a probe first, then fine-tuning schedules while the budget lasts;
+    the model with the best validation score wins. Returns the model and a report of why.
+
+    Example:
+        >>> model, report = graft.fit("data/pets", out="models/pets", time_budget=600)  # doctest: +SKIP
+        >>> report["chosen"], report["reason"]                                         # doctest: +SKIP
+    """
+    from graft.api import as_dataset, probe, save_model
+    from graft.train.config import TrainConfig
+
+    ds = as_dataset(data, **read_options)
+    started = time.perf_counter()
+    candidates: list[dict[str, Any]] = []
+    best_model = probe(ds, backbone, image_size=image_size, progress=progress)
+    candidates.append(_candidate("probe", best_model, time.perf_counter() - started))
+    for schedule in schedules:
+        left = time_budget - (time.perf_counter() - started)
+        if left <= 0:
+            candidates.append({"method": schedule, "skipped": "time budget used up"})
+            continue
+        t0 = time.perf_counter()
+        model = finetune(ds, backbone, schedule, image_size=image_size, progress=progress,
+                         config=TrainConfig(epochs=epochs, time_budget=left))
+        candidates.append(_candidate(schedule, model, time.perf_counter() - t0))
+        if candidates[-1]["val_accuracy"] > max(c.get("val_accuracy", -1) for c in candidates[:-1]):
+            best_model = model
+    scored = [c for c in candidates if "val_accuracy" in c]
+    best = max(scored, key=lambda c: (c["val_accuracy"], -c["seconds"]))
+    runner_up = sorted((c for c in scored if c is not best), key=lambda c: -c["val_accuracy"])[:1]
+    reason = f"{best['method']} had the best validation accuracy ({best['val_accuracy']:.4f})"
+    if runner_up:
+        reason += f" vs {runner_up[0]['method']} ({runner_up[0]['val_accuracy']:.4f})"
+    report = {"chosen": best["method"], "reason": reason, "candidates": candidates,
+              "seconds": round(time.perf_counter() - started, 1), "time_budget": time_budget}
+    best_model.lineage["fit"] = report
+    if out is not None:
+        save_model(best_model, out, ds)
+    return best_model, report
+
+
+def _candidate(method: str, model: "SavedModel", seconds: float) -> dict[str, Any]:
+    metrics = model.lineage.get("metrics", {})
+    if "val" not in metrics:
+        raise UsageError("graft fit needs a validation split to choose between methods")
+    row = {"method": method, "val_accuracy": metrics["val"]["accuracy"], "seconds": round(seconds, 1)}
+    if "test" in metrics:
+        row["test_accuracy"] = metrics["test"]["accuracy"]
+    return row

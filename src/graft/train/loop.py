@@ -1,0 +1,315 @@
+"""The one training loop, for every modality and schedule: phases of frozen/unfrozen groups,
+per-group learning rates, validation every epoch, early stopping, best weights restored, and an
+atomic checkpoint after every epoch so a killed run resumes to the same result."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from graft._config import to_dict
+from graft.features.store import FeatureStore
+from graft.metrics import classification_metrics
+from graft.train.config import TrainConfig
+from graft.train.inputs import Inputs, Split, array_batches, cached_outputs, raw_batches
+from graft.train.model import L2SP, TransferModel, param_groups, set_lrs
+from graft.train.schedules import Phase, lr_factor, phase_at
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_metrics: dict[str, Any]
+    phases: list[dict[str, Any]]
+    stopped_early: bool
+    seconds: float
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    best_score: float = -float("inf")
+    best_epoch: int = -1
+    best_metrics: dict[str, Any] = field(default_factory=dict)
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    trained_from: int = 1 << 30  # lowest backbone group index trained so far (prefix caches below it stay valid)
+    elapsed: float = 0.0
+
+
+class Trainer:
+    """Runs ``phases`` on ``model``. ``head_init`` (for lp-ft) fits a head on cached features."""
+
+    def __init__(self, model: TransferModel, config: TrainConfig, phases: list[Phase], train: Split, val: Split,
+                 n_classes: int, store: FeatureStore, checkpoint_dir: Path | None = None,
+                 head_init: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+                 progress: bool = False) -> None:
+        from accelerate import PartialState
+
+        self.dist = PartialState()
+        self.model = model.to(self.dist.device)
+        self.config = config
+        self.phases = phases
+        self.train_split, self.val_split = train, val
+        self.n_classes = n_classes
+        self.store = store
+        self.checkpoint_dir = checkpoint_dir
+        self.head_init = head_init
+        self.progress = progress and self.dist.is_main_process
+        self.n_groups = len(model.backbone.layer_groups())
+        self.pretrained_key = model.backbone.cache_key()
+        self.l2sp = L2SP(model, config.l2sp)
+        self.optimizer = torch.optim.AdamW(param_groups(model, phases[0].group_lrs, phases[0].head_lr, config.weight_decay))
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.total_epochs = sum(p.epochs for p in phases)
+        self.steps_per_epoch = -(-len(self._shard(np.arange(len(train.items)))) // config.batch_size)
+        self.state = _State()
+        self._ddp: nn.Module | None = None
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> TrainResult:
+        if not (resume and self._load_checkpoint()):
+            torch.manual_seed(self.config.seed)
+        stopped = False
+        current_phase = -1
+        while self.state.epoch < self.total_epochs:
+            start_time = time.perf_counter()
+            index, phase, within = phase_at(self.phases, self.state.epoch)
+            if index != current_phase:
+                self._enter_phase(phase, within)
+                current_phase = index
+            train_loss = self._train_epoch(phase, within)
+            metrics = self.evaluate(self._start(phase))
+            self.state.elapsed += time.perf_counter() - start_time
+            stopped = self._end_epoch(phase, train_loss, metrics, time.perf_counter() - start_time)
+            if stopped:
+                break
+        self._restore_best()
+        self._clear_checkpoint()
+        return TrainResult(self.state.history, self.state.best_epoch, self.state.best_metrics,
+                           [to_dict(p) for p in self.phases], stopped, self.state.elapsed)
+
+    def _start(self, phase: Phase) -> int:
+        """Where the trainable part begins: the first trainable group (all frozen: after the backbone)."""
+        return min(phase.trainable) if phase.trainable else self.n_groups
+
+    def _enter_phase(self, phase: Phase, within: int) -> None:
+        self.model.set_trainable(phase.trainable)
+        if phase.trainable:
+            self.state.trained_from = min(self.state.trained_from, min(phase.trainable))
+            # trained weights must never be served from the pretrained weights' feature cache
+            self.model.backbone.key = f"finetuned-{uuid.uuid4().hex}"
+        counts = self.model.parameter_counts()
+        log.info("phase %s: groups %s trainable; %d / %d parameters trainable", phase.name,
+                 [self.model.backbone.layer_groups()[i].name for i in phase.trainable] or "none (head only)",
+                 counts["trainable"], counts["total"])
+        self._phase_counts = counts
+        if phase.probe_init and within == 0 and self.head_init is not None:
+            self._probe_init()
+        self._ddp = self._wrap_ddp()
+
+    def _wrap_ddp(self) -> nn.Module | None:
+        if self.dist.num_processes <= 1:
+            return None
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
+        return DistributedDataParallel(self.model, device_ids=device_ids, find_unused_parameters=False)
+
+    def _probe_init(self) -> None:
+        x_train = self._features(self.train_split)
+        x_val = self._features(self.val_split) if len(self.val_split.items) else None
+        weight, bias = self.head_init(x_train, self.train_split.labels, x_val, self.val_split.labels)  # type: ignore[misc]
+        self.model.init_head(torch.as_tensor(weight, dtype=torch.float32), torch.as_tensor(bias, dtype=torch.float32))
+
+    def _features(self, split: Split) -> np.ndarray:
+        return self._cached(split, self.n_groups)
+
+    def _cached(self, split: Split, stop: int) -> np.ndarray:
+        return cached_outputs(self.model.backbone, self.pretrained_key, split, stop, self.store,
+                              self.config.batch_size * 2, self.dist.process_index, self.dist.num_processes,
+                              self.dist.wait_for_everyone)
+
+    def _inputs(self, split: Split, start: int, training: bool) -> Inputs:
+        """Cached outputs where the frozen prefix is still pretrained and inputs repeat, else raw."""
+        prefix_ok = 0 < start <= self.state.trained_from and start <= self.n_groups
+        if prefix_ok and start == self.n_groups:
+            return Inputs(start, self._cached(split, start))  # head only: pooled features
+        repeat = not (training and self.config.augment)
+        supports = getattr(self.model.backbone, "supports_prefix", True)
+        if prefix_ok and repeat and supports and self.config.cache_prefix and self.model.backbone.modality != "text":
+            return Inputs(start, self._cached(split, start))
+        return Inputs(0, None)
+
+    def _shard(self, order: np.ndarray) -> np.ndarray:
+        return order[self.dist.process_index::self.dist.num_processes]
+
+    def _batches(self, split: Split, inputs: Inputs, order: np.ndarray, training: bool, epoch: int) -> Iterator[tuple[Any, np.ndarray]]:
+        if inputs.arrays is not None:
+            return array_batches(inputs.arrays, order, self.config.batch_size)
+        return raw_batches(self.model.backbone, split, order, self.config.batch_size,
+                           training and self.config.augment, self.config.seed, epoch, self.config.hflip,
+                           self.config.num_workers)
+
+    def _train_epoch(self, phase: Phase, within: int) -> float:
+        start = self._start(phase)
+        inputs = self._inputs(self.train_split, start, training=True)
+        order = self._shard(np.random.default_rng((self.config.seed, self.state.epoch)).permutation(len(self.train_split.items)))
+        net = self._ddp or self.model
+        self.model.train_mode(phase.trainable)
+        total_steps = phase.epochs * self.steps_per_epoch
+        losses, device = [], self.dist.device
+        labels = torch.as_tensor(self.train_split.labels, dtype=torch.long)
+        for step, (batch, idx) in enumerate(self._batches(self.train_split, inputs, order, True, self.state.epoch)):
+            set_lrs(self.optimizer, phase.group_lrs, phase.head_lr,
+                    lr_factor(phase.curve, phase.warmup, within * self.steps_per_epoch + step, total_steps))
+            batch = self.model.backbone.move_batch(batch, device)
+            with self._autocast():
+                logits = self._forward(net, batch, inputs.start, start)
+                loss = self.loss_fn(logits.float(), labels[torch.from_numpy(idx)].to(device)) + self.l2sp(self.model)
+            loss.backward()
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+        return float(np.mean(losses)) if losses else float("nan")
+
+    def _forward(self, net: nn.Module, batch: Any, given: int, start: int) -> torch.Tensor:
+        """Run the network from the inputs' level; a frozen prefix not served from the cache runs
+        without autograd (no graph, no activation memory)."""
+        if given == 0 and 0 < start < self.n_groups and getattr(self.model.backbone, "supports_prefix", True):
+            with torch.no_grad():
+                batch = self.model.backbone.run_groups(batch, 0, start)
+            given = start
+        return net(batch, start=given)
+
+    def _autocast(self) -> Any:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self._precision())
+        if dtype is None:
+            return torch.autocast(self.dist.device.type, enabled=False)
+        return torch.autocast(self.dist.device.type, dtype=dtype)
+
+    def _precision(self) -> str:
+        if self.config.precision != "auto":
+            return self.config.precision
+        if self.dist.device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return "bf16"
+        return "fp32"
+
+    def evaluate(self, start: int, split: Split | None = None) -> dict[str, Any]:
+        """Metrics (accuracy, macro-F1, loss) on ``split`` (default: validation), current weights."""
+        split = split if split is not None else self.val_split
+        if not len(split.items):
+            return {}
+        metrics = classification_metrics(split.labels, self.predict_proba(split, start), self.n_classes)
+        metrics["loss"] = metrics.pop("log_loss")
+        return metrics
+
+    @torch.no_grad()
+    def predict_proba(self, split: Split, start: int = 0) -> np.ndarray:
+        inputs = self._inputs(split, start, training=False)
+        self.model.eval()
+        probs = []
+        for batch, _ in self._batches(split, inputs, np.arange(len(split.items)), False, 0):
+            batch = self.model.backbone.move_batch(batch, self.dist.device)
+            with self._autocast():
+                logits = self.model(batch, start=inputs.start)
+            probs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+        return np.concatenate(probs)
+
+    # --- bookkeeping ------------------------------------------------------------------------
+    def _end_epoch(self, phase: Phase, train_loss: float, metrics: dict[str, Any], seconds: float) -> bool:
+        score = -metrics["loss"] if self.config.metric == "loss" else metrics.get(self.config.metric, -train_loss)
+        if not metrics:
+            score = -train_loss
+        record = {"epoch": self.state.epoch, "phase": phase.name,
+                  "trainable_groups": [self.model.backbone.layer_groups()[i].name for i in phase.trainable],
+                  "trainable_params": self._phase_counts["trainable"], "total_params": self._phase_counts["total"],
+                  "head_lr": phase.head_lr, "train_loss": train_loss, "seconds": round(seconds, 3),
+                  **{f"val_{k}": v for k, v in metrics.items() if k != "n"}}
+        self.state.history.append(record)
+        if self.progress:
+            log.warning("epoch %d (%s): train loss %.4f, val %s", self.state.epoch, phase.name, train_loss,
+                        {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
+        if score > self.state.best_score + 1e-9:
+            self.state.best_score, self.state.best_epoch, self.state.best_metrics = score, self.state.epoch, metrics
+            self.state.bad_epochs = 0
+            self._best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+        else:
+            self.state.bad_epochs += 1
+        self.state.epoch += 1
+        self._save_checkpoint()
+        patience = self.config.early_stopping
+        if patience and self.state.bad_epochs >= patience:
+            log.info("early stopping after epoch %d: no improvement in %d epochs", self.state.epoch - 1, patience)
+            return True
+        budget = self.config.time_budget
+        return bool(budget is not None and self.state.elapsed >= budget)
+
+    def _restore_best(self) -> None:
+        best = getattr(self, "_best_weights", None)
+        if best is not None:
+            self.model.load_state_dict(best)
+
+    def _save_checkpoint(self) -> None:
+        if self.checkpoint_dir is None or not self.dist.is_main_process:
+            return
+        payload = {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "best_weights": getattr(self, "_best_weights", None), "state": to_dict(self.state),
+            "torch_rng": torch.get_rng_state(), "config": to_dict(self.config),
+            "phases": [to_dict(p) for p in self.phases],
+        }
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.checkpoint_dir, prefix=".ckpt-", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, self.checkpoint_dir / CHECKPOINT)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _load_checkpoint(self) -> bool:
+        from graft.errors import UsageError
+
+        path = (self.checkpoint_dir or Path("/nonexistent")) / CHECKPOINT
+        if not path.is_file():
+            log.warning("no checkpoint at %s: starting from the beginning", path)
+            return False
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload["config"] != to_dict(self.config):
+            raise UsageError(f"{path} was written with different settings; remove it or rerun without --resume")
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        if payload["best_weights"] is not None:
+            self._best_weights = payload["best_weights"]
+        self.state = _State(**payload["state"])
+        torch.set_rng_state(payload["torch_rng"])
+        if self.state.trained_from < self.n_groups:
+            self.model.backbone.key = f"finetuned-{uuid.uuid4().hex}"
+        log.info("resumed from %s at epoch %d", path, self.state.epoch)
+        return True
+
+    def _clear_checkpoint(self) -> None:
+        if self.checkpoint_dir is not None and self.dist.is_main_process:
+            (self.checkpoint_dir / CHECKPOINT).unlink(missing_ok=True)
+            try:
+                self.checkpoint_dir.rmdir()
+            except OSError:
+                pass
