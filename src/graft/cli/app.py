@@ -1,0 +1,30 @@
+"""The Typer application and the options every command shares. Command modules register on ``app``."""
+
+from __future__ import annotations
+
+import typer
+
+from graft.cli import output as out
+
+app = typer.Typer(
+    name="graft",
+    help="Transfer learning from pretrained models: choose, transfer, adapt, prove, ship.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+datasets_app = typer.Typer(help="Built-in datasets: list them, or write one out as ordinary files.",
+                           invoke_without_command=True)
+app.add_typer(datasets_app, name="datasets")
+
+JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+BACKBONE = typer.Option("mobilenet_v2", "--backbone", "-b", help="Zoo name (see `graft models`), timm:/torchvision:/hf:/st:/vectors: source, or an architecture name.")
+WEIGHTS = typer.Option(None, "--weights", help="Local checkpoint (.safetensors or plain-tensor .pt) to use instead of the registered weights.")
+IMAGE_SIZE = typer.Option(None, "--image-size", help="Input resolution for image backbones (default: the backbone's).")
+DOWNLOAD = typer.Option(False, "--allow-download", help="Allow fetching weights from a hub (off by default: nothing downloads silently).")
+VERBOSE = typer.Option(False, "--verbose", "-v", help="Log progress details.")
+
+
+@app.callback()
+def _main(verbose: bool = VERBOSE) -> None:
+    out.setup_logging(verbose)

@@ -1,0 +1,150 @@
+"""Core commands: the zoo, built-in datasets, embed, probe, evaluate, predict, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from graft.cli import output as out
+from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, WEIGHTS, app, datasets_app
+
+
+@app.command("models")
+def models(json_: bool = JSON, pattern: Optional[str] = typer.Argument(None, help="Glob filter, e.g. 'efficientnet*'.")) -> None:
+    """List the backbone zoo and whether each entry's weights are available offline."""
+    from graft.backbones.inventory import zoo_table
+
+    rows = out.run(lambda: zoo_table(pattern))
+    if json_:
+        return out.emit_json(rows)
+    out.table("graft backbone zoo", ["name", "modality", "dim", "licence", "offline", "description"],
+              [[r["name"], r["modality"], r["feature_dim"], r["license"], "yes" if r["offline"] else "no: " + r["install"], r["description"]] for r in rows])
+
+
+@datasets_app.callback()
+def datasets_list(ctx: typer.Context, json_: bool = JSON) -> None:
+    """List the built-in datasets."""
+    if ctx.invoked_subcommand:
+        return
+    from graft.data import dataset_info, list_datasets
+
+    rows = [{"name": n, "modality": dataset_info(n).modality, "license": dataset_info(n).license,
+             "requires": ", ".join(dataset_info(n).requires), "description": dataset_info(n).description}
+            for n in list_datasets()]
+    if json_:
+        return out.emit_json(rows)
+    out.table("built-in datasets (graft datasets make NAME DIR)", ["name", "modality", "licence", "requires", "description"],
+              [[r["name"], r["modality"], r["license"], r["requires"], r["description"]] for r in rows])
+
+
+@datasets_app.command("make")
+def datasets_make(
+    name: str = typer.Argument(..., help="Built-in dataset name (see `graft datasets`)."),
+    directory: Path = typer.Argument(..., help="Folder to write it to."),
+    per_class: Optional[int] = typer.Option(None, "--per-class", help="Cap on examples per class and split."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Write a built-in dataset out as ordinary image/audio folders or CSV files."""
+    from graft.data import make_dataset
+
+    path = out.run(lambda: make_dataset(name, directory, per_class=per_class, seed=seed))
+    out.echo(f"wrote {name} to {path}")
+
+
+@app.command("embed")
+def embed(
+    data: Path = typer.Argument(..., help="Dataset folder or table file."),
+    backbone: str = BACKBONE, weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE,
+    allow_download: bool = DOWNLOAD,
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write embeddings to this .npy (plus labels/paths beside it)."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    json_: bool = JSON,
+) -> None:
+    """Embed a dataset with a backbone (cached on disk; a re-run reads the cache)."""
+    from graft.cli.commands import run_embed
+
+    result = out.run(lambda: run_embed(data, backbone, weights, image_size, allow_download, out_file, batch_size))
+    if json_:
+        return out.emit_json(result)
+    out.echo(f"{result['n']} items → {result['shape']} features with {backbone}" + (f"; wrote {result['out']}" if result.get("out") else ""))
+
+
+@app.command("probe")
+def probe(
+    data: Path = typer.Argument(..., help="Dataset folder or table file."),
+    out_dir: Path = typer.Option(..., "--out", help="Model directory to write."),
+    backbone: str = BACKBONE, weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE,
+    allow_download: bool = DOWNLOAD,
+    c: Optional[float] = typer.Option(None, "--C", help="Fix the inverse L2 strength (default: chosen on val)."),
+    json_: bool = JSON,
+) -> None:
+    """Train a linear probe on frozen, cached features and save the model."""
+    import graft
+    from graft.heads.probe import ProbeConfig
+
+    model = out.run(lambda: graft.probe(data, backbone, out=out_dir, weights=weights, image_size=image_size,
+                                        config=ProbeConfig(C=c), allow_download=allow_download, progress=not json_))
+    metrics = model.lineage.get("metrics", {})
+    if json_:
+        return out.emit_json({"model": str(out_dir), "metrics": metrics, "C": model.config.head.get("C")})
+    out.table(f"probe {backbone} → {out_dir}", ["split", "accuracy", "macro-F1", "n"], out.metrics_rows(metrics))
+
+
+@app.command("evaluate")
+def evaluate(model: Path = typer.Argument(..., help="Model directory."),
+             data: Path = typer.Argument(..., help="Dataset folder or table (its test split, else everything)."),
+             json_: bool = JSON) -> None:
+    """Accuracy, macro-F1, per-class metrics and the confusion matrix of a model on data."""
+    import graft
+
+    r = out.run(lambda: graft.evaluate(model, data))
+    if json_:
+        return out.emit_json(r)
+    out.table(f"{model} on {data}", ["metric", "value"], [["accuracy", r["accuracy"]], ["macro-F1", r["macro_f1"]], ["n", r["n"]]])
+    out.table("per class", ["class", "precision", "recall", "F1", "support"],
+              [[c, m["precision"], m["recall"], m["f1"], m["support"]] for c, m in r["per_class"].items()])
+    out.echo("confusion matrix (rows: true, columns: predicted, in class order above):")
+    for row in r["confusion_matrix"]:
+        out.echo("  " + " ".join(f"{v:4d}" for v in row))
+
+
+@app.command("predict")
+def predict(model: Path = typer.Argument(..., help="Model directory."),
+            inputs: List[str] = typer.Argument(..., help="Files, folders of files, or texts."),
+            out_file: Optional[Path] = typer.Option(None, "--out", help="Write a CSV: input, label, one column per class."),
+            json_: bool = JSON) -> None:
+    """Label and class probabilities for each input."""
+    import graft
+    from graft.cli.commands import write_predictions
+
+    rows = out.run(lambda: graft.predict(model, inputs))
+    if out_file:
+        write_predictions(rows, out_file)
+    if json_:
+        return out.emit_json(rows)
+    out.table("predictions", ["input", "label", "p"], [[r["input"], r["label"], max(r["probabilities"].values())] for r in rows])
+
+
+@app.command("demo")
+def demo(
+    directory: Path = typer.Option(Path("graft-demo"), "--dir", help="Where the data and the best model go."),
+    per_class: int = typer.Option(100, "--per-class", help="Fashion-MNIST examples per class (train and test)."),
+    image_size: int = typer.Option(96, "--image-size"),
+    backbones: Optional[str] = typer.Option(None, "--backbones", help="Comma-separated; default: every offline vision backbone."),
+    json_: bool = JSON,
+) -> None:
+    """The main job on the built-in default: probe each offline vision backbone on a small
+    Fashion-MNIST set, compare them, keep and save the best."""
+    from graft.cli.commands import run_demo
+
+    names = backbones.split(",") if backbones else None
+    result = out.run(lambda: run_demo(directory, per_class, image_size, names, progress=not json_))
+    if json_:
+        return out.emit_json(result)
+    out.table(f"Fashion-MNIST, {per_class}/class, {image_size}px: linear probe per backbone",
+              ["backbone", "val acc", "test acc", "test macro-F1", "seconds"],
+              [[r["backbone"], r["val_accuracy"], r["test_accuracy"], r["test_macro_f1"], r["seconds"]] for r in result["rows"]])
+    out.echo(f"best: {result['best']} — test accuracy {result['best_test_accuracy']:.4f}; saved to {result['model']}")
+    out.echo(f"next: graft evaluate {result['model']} {result['data']}   |   graft predict {result['model']} FILE...")
