@@ -117,6 +117,7 @@ def probe(
     settings = {"probe": to_dict(config), "chosen_C": result.C, "search": result.search}
     model = _package(ds, backbone, weights, image_size, result.head, "probe", settings, metrics,
                      head_config={"type": "linear", "C": result.C})
+    model.reference = reference_sample(split["train"], result.head.predict_proba(split["val"] if len(val) else split["train"]))
     if out is not None:
         save_model(model, out, ds)
     return model
@@ -157,6 +158,15 @@ def _package(ds: "Dataset", backbone: str, weights: str | Path | None, image_siz
                          preprocess=preprocess)
     lineage = make_lineage(config, ds, settings, metrics, **lineage_extra)
     return SavedModel(config, head, lineage, backbone_state)
+
+
+def reference_sample(features: np.ndarray, proba: np.ndarray, size: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
+    """What a saved model remembers of its training data for drift checks: a seeded sample of
+    training embeddings and the confidence (max probability) of its predictions on held-out data."""
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(features), size=min(size, len(features)), replace=False))
+    return {"embeddings": np.asarray(features[keep], dtype=np.float32),
+            "confidence": np.asarray(proba.max(axis=1), dtype=np.float32)}
 
 
 def save_model(model: "SavedModel", out: str | Path, ds: "Dataset") -> Path:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from graft.backbones.base import Backbone
 
 CONFIG, WEIGHTS, CARD, LINEAGE = "config.json", "model.safetensors", "README.md", "lineage.json"
+REFERENCE = "reference.safetensors"  # a sample of training embeddings + confidences, for drift checks
 
 
 class SavedModel:
@@ -37,13 +38,14 @@ class SavedModel:
 
     def __init__(self, config: ModelConfig, head: LinearHead, lineage: dict[str, Any] | None = None,
                  backbone_state: dict[str, np.ndarray] | None = None, path: Path | None = None,
-                 extra_files: dict[str, bytes] | None = None) -> None:
+                 extra_files: dict[str, bytes] | None = None, reference: dict[str, np.ndarray] | None = None) -> None:
         self.config = config
         self.head = head
         self.lineage = lineage or {}
         self.backbone_state = backbone_state
         self.path = path
         self.extra_files = extra_files or {}
+        self.reference = reference
         self._backbone: "Backbone | None" = None
 
     @property
@@ -69,6 +71,8 @@ class SavedModel:
             write_json(tmp / CONFIG, to_dict(self.config))
             write_json(tmp / LINEAGE, self.lineage)
             (tmp / CARD).write_text(render_card(self.config, self.lineage), encoding="utf-8")
+            if self.reference:
+                save_file({k: np.ascontiguousarray(v) for k, v in self.reference.items()}, str(tmp / REFERENCE))
             for name, data in self.extra_files.items():
                 (tmp / name).write_bytes(data)
             _replace_dir(tmp, target)
@@ -100,7 +104,8 @@ class SavedModel:
                              "the folder is damaged or incomplete; save or train the model again") from exc
         backbone_state = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")} or None
         lineage = json.loads((path / LINEAGE).read_text(encoding="utf-8")) if (path / LINEAGE).is_file() else {}
-        return cls(config, head, lineage, backbone_state, path)
+        reference = load_file(str(path / REFERENCE)) if (path / REFERENCE).is_file() else None
+        return cls(config, head, lineage, backbone_state, path, reference=reference)
 
     # --- inference --------------------------------------------------------------------------
     def embed(self, items: Sequence[Any], batch_size: int = 64, progress: bool = False) -> np.ndarray:

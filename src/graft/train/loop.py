@@ -53,13 +53,29 @@ class _State:
     elapsed: float = 0.0
 
 
+class AuxObjective(nn.Module):
+    """An extra loss computed from source and target features (deep domain adaptation: DANN,
+    Deep CORAL, MMD). Its own parameters (e.g. a domain classifier) train with the model.
+
+    ``target`` is the unlabelled target split; each training step draws a target batch of the
+    same size (cycling, in an order seeded by the epoch) and adds
+    ``weight(progress) * loss(source_features, target_features)`` to the classification loss.
+    """
+
+    target: Split
+
+    def loss(self, source: torch.Tensor, target: torch.Tensor, progress: float) -> torch.Tensor:
+        raise NotImplementedError
+
+
 class Trainer:
-    """Runs ``phases`` on ``model``. ``head_init`` (for lp-ft) fits a head on cached features."""
+    """Runs ``phases`` on ``model``. ``head_init`` (for lp-ft) fits a head on cached features;
+    ``aux`` adds a domain-adaptation objective on unlabelled target batches."""
 
     def __init__(self, model: TransferModel, config: TrainConfig, phases: list[Phase], train: Split, val: Split,
                  n_classes: int, store: FeatureStore, checkpoint_dir: Path | None = None,
                  head_init: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
-                 progress: bool = False) -> None:
+                 progress: bool = False, aux: AuxObjective | None = None) -> None:
         from accelerate import PartialState
 
         self.dist = PartialState()
@@ -75,7 +91,11 @@ class Trainer:
         self.n_groups = len(model.backbone.layer_groups())
         self.pretrained_key = model.backbone.cache_key()
         self.l2sp = L2SP(model, config.l2sp)
-        self.optimizer = torch.optim.AdamW(param_groups(model, phases[0].group_lrs, phases[0].head_lr, config.weight_decay))
+        self.aux = aux.to(self.dist.device) if aux is not None else None
+        groups = param_groups(model, phases[0].group_lrs, phases[0].head_lr, config.weight_decay)
+        if self.aux is not None:  # trains at the head's LR (set_lrs maps every group past the head to it)
+            groups.append({"params": list(self.aux.parameters()), "weight_decay": 0.0, "lr": phases[0].head_lr, "tag": "aux"})
+        self.optimizer = torch.optim.AdamW(groups)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.total_epochs = sum(p.epochs for p in phases)
         self.steps_per_epoch = -(-len(self._shard(np.arange(len(train.items)))) // config.batch_size)
@@ -176,18 +196,51 @@ class Trainer:
         total_steps = phase.epochs * self.steps_per_epoch
         losses, device = [], self.dist.device
         labels = torch.as_tensor(self.train_split.labels, dtype=torch.long)
+        targets = self._target_batches(start) if self.aux is not None else None
         for step, (batch, idx) in enumerate(self._batches(self.train_split, inputs, order, True, self.state.epoch)):
-            set_lrs(self.optimizer, phase.group_lrs, phase.head_lr,
-                    lr_factor(phase.curve, phase.warmup, within * self.steps_per_epoch + step, total_steps))
+            global_step = within * self.steps_per_epoch + step
+            set_lrs(self.optimizer, phase.group_lrs, phase.head_lr, lr_factor(phase.curve, phase.warmup, global_step, total_steps))
             batch = self.model.backbone.move_batch(batch, device)
             with self._autocast():
-                logits = self._forward(net, batch, inputs.start, start)
-                loss = self.loss_fn(logits.float(), labels[torch.from_numpy(idx)].to(device)) + self.l2sp(self.model)
+                y = labels[torch.from_numpy(idx)].to(device)
+                if targets is None:
+                    logits = self._forward(net, batch, inputs.start, start)
+                    loss = self.loss_fn(logits.float(), y)
+                else:
+                    loss = self._aux_step(batch, inputs.start, start, y, next(targets), self.state.epoch / self.total_epochs)
+                loss = loss + self.l2sp(self.model)
             loss.backward()
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             losses.append(float(loss.detach()))
         return float(np.mean(losses)) if losses else float("nan")
+
+    def _target_batches(self, start: int) -> Iterator[Any]:
+        """Endless target batches (cycling through epochs of the target split)."""
+        assert self.aux is not None
+        target = self.aux.target
+        inputs = self._inputs(target, start, training=True)
+        cycle = 0
+        while True:
+            order = np.random.default_rng((self.config.seed, self.state.epoch, cycle, 1)).permutation(len(target.items))
+            for batch, _ in self._batches(target, inputs, order, True, self.state.epoch * 1000 + cycle):
+                yield inputs.start, self.model.backbone.move_batch(batch, self.dist.device)
+            cycle += 1
+
+    def _aux_step(self, batch: Any, given: int, start: int, y: torch.Tensor, target: tuple[int, Any],
+                  progress: float) -> torch.Tensor:
+        assert self.aux is not None
+        source_features = self._run_features(batch, given, start)
+        target_features = self._run_features(target[1], target[0], start)
+        logits = self.model.head(self.model.dropout(source_features))
+        return self.loss_fn(logits.float(), y) + self.aux.loss(source_features.float(), target_features.float(), progress)
+
+    def _run_features(self, batch: Any, given: int, start: int) -> torch.Tensor:
+        if given == 0 and 0 < start < self.n_groups and getattr(self.model.backbone, "supports_prefix", True):
+            with torch.no_grad():
+                batch = self.model.backbone.run_groups(batch, 0, start)
+            given = start
+        return self.model.features(batch, given)
 
     def _forward(self, net: nn.Module, batch: Any, given: int, start: int) -> torch.Tensor:
         """Run the network from the inputs' level; a frozen prefix not served from the cache runs

@@ -24,15 +24,17 @@ class TransferModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(backbone.feature_dim, n_classes)
 
-    def forward(self, batch: Any, start: int = 0) -> torch.Tensor:
+    def features(self, batch: Any, start: int = 0) -> torch.Tensor:
+        """Pooled backbone features of ``batch``, which holds the outputs of the first ``start`` groups."""
         n = len(self.backbone.layer_groups())
         if start >= n:  # the whole backbone is frozen: inputs are pooled features
-            features = batch
-        elif start == 0:
-            features = self.backbone.forward_features(batch)
-        else:
-            features = self.backbone.pool(self.backbone.run_groups(batch, start))
-        return self.head(self.dropout(features))
+            return batch
+        if start == 0:
+            return self.backbone.forward_features(batch)
+        return self.backbone.pool(self.backbone.run_groups(batch, start))
+
+    def forward(self, batch: Any, start: int = 0) -> torch.Tensor:
+        return self.head(self.dropout(self.features(batch, start)))
 
     def set_trainable(self, groups: list[int]) -> None:
         """Only the listed backbone groups (and the head) train. Frozen groups — BatchNorm
@@ -95,9 +97,11 @@ def param_groups(model: TransferModel, group_lrs: list[float], head_lr: float, w
 
 
 def set_lrs(optimizer: torch.optim.Optimizer, group_lrs: list[float], head_lr: float, factor: float) -> None:
+    """Two optimiser groups per layer group, then the head's two; any further group (an auxiliary
+    objective's) follows the head's LR."""
     lrs = list(group_lrs) + [head_lr]
     for i, group in enumerate(optimizer.param_groups):
-        group["lr"] = lrs[i // 2] * factor
+        group["lr"] = lrs[min(i // 2, len(lrs) - 1)] * factor
 
 
 class L2SP:
