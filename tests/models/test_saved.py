@@ -35,7 +35,7 @@ def _front_matter(card: str) -> dict:
 
 def test_save_writes_the_four_files(probed):
     _, out = probed
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "lineage.json", "model.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "lineage.json", "model.safetensors", "reference.safetensors"]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "temp dirs left behind"
 
 
