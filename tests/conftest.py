@@ -109,3 +109,9 @@ def fashion_mnist_source() -> Path:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"graft cache for this run: a temp folder (GRAFT_CACHE); HF_HUB_OFFLINE=1; cpus={os.cpu_count()}"
+
+
+@pytest.fixture(scope="session")
+def colour_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A learnable image task for training tests: ``train/`` 16 per class, ``test/`` 6 per class."""
+    return make_image_folder(tmp_path_factory.mktemp("colour-images"), {"train": 16, "test": 6}, seed=3)

@@ -20,8 +20,9 @@ from graft.backbones.vision import SequentialImageBackbone
 from graft.backbones.weights import load_into, load_state_dict, sha256_file
 
 
-def _seeded(seed: int) -> None:
-    torch.manual_seed(seed)
+def _seeded(seed: int, random_init: bool = False) -> None:
+    # "pretrained" test weights come from `seed`; random init (the scratch baseline) must differ
+    torch.manual_seed(seed + (1_000_003 if random_init else 0))
 
 
 def _finish(backbone: Backbone, weights: Path | None, random_init: bool, tag: str) -> Backbone:
@@ -37,7 +38,7 @@ def build_test_cnn(spec: BackboneSpec, weights: Path | None, allow_download: boo
                    random_init: bool = False, image_size: int | None = None, seed: int = 0, **_: Any) -> Backbone:
     if image_size is not None:
         spec = spec.with_input(image_size=int(image_size))
-    _seeded(seed)
+    _seeded(seed, random_init)
     stages = [
         ("stem", nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU())),
         ("stage1", nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())),
@@ -100,7 +101,7 @@ class TestTextBackbone(Backbone):
 
 def build_test_text(spec: BackboneSpec, weights: Path | None, allow_download: bool,
                     random_init: bool = False, seed: int = 0, **_: Any) -> Backbone:
-    _seeded(seed)
+    _seeded(seed, random_init)
     return _finish(TestTextBackbone(spec), weights, random_init, f"test-seed{seed}")
 
 
@@ -137,5 +138,5 @@ class TestAudioBackbone(Backbone):
 
 def build_test_audio(spec: BackboneSpec, weights: Path | None, allow_download: bool,
                      random_init: bool = False, seed: int = 0, **_: Any) -> Backbone:
-    _seeded(seed)
+    _seeded(seed, random_init)
     return _finish(TestAudioBackbone(spec), weights, random_init, f"test-seed{seed}")

@@ -45,6 +45,34 @@ def _probe_head(config: "TrainConfig") -> Any:
     return init
 
 
+def build_trainer(ds: "Dataset", backbone: str, config: "TrainConfig", schedule_options: dict[str, Any] | None = None,
+                  weights: str | Path | None = None, image_size: int | None = None, allow_download: bool = False,
+                  checkpoint: Path | None = None, progress: bool = False, aux: Any = None) -> tuple[Any, dict[str, Any]]:
+    """A Trainer for ``config.schedule`` on ``ds`` (the backbone built, head new, phases planned)."""
+    import torch
+
+    from graft.api import _require_labels, backbone_options
+    from graft.backbones import create_backbone
+    from graft.features.store import FeatureStore
+    from graft.train.loop import Trainer
+    from graft.train.model import TransferModel
+    from graft.train.schedules import SCHEDULES, plan
+
+    entry = SCHEDULES.get(config.schedule)
+    _require_labels(ds.train, "train")
+    torch.manual_seed(config.seed)
+    bb = create_backbone(backbone, weights="random" if not entry.pretrained else weights,
+                         allow_download=allow_download, **backbone_options(image_size))
+    model = TransferModel(bb, len(ds.classes), config.dropout, freeze_bn_stats=config.freeze_bn_stats and entry.pretrained)
+    phases = plan(config.schedule, config.epochs, len(bb.layer_groups()), config.lr, schedule_options)
+    splits = _splits(ds)
+    n_classes = len(ds.classes)
+    probe_init = _probe_head(config)
+    trainer = Trainer(model, config, phases, splits["train"], splits["val"], n_classes, FeatureStore(), checkpoint,
+                      lambda a, b, c, d: probe_init(a, b, c, d, n_classes), progress, aux=aux)
+    return trainer, splits
+
+
 def checkpoint_dir(out: str | Path | None) -> Path | None:
     if out is None:
         return None
@@ -75,32 +103,18 @@ def finetune(
     """
     import dataclasses
 
-    import torch
-
     from graft._config import to_dict
-    from graft.api import _package, _require_labels, as_dataset, backbone_options, save_model
-    from graft.backbones import create_backbone
-    from graft.features.store import FeatureStore
+    from graft.api import _package, as_dataset, save_model
     from graft.heads.linear import LinearHead
     from graft.train.config import TrainConfig
-    from graft.train.loop import Trainer
-    from graft.train.model import TransferModel
-    from graft.train.schedules import SCHEDULES, plan
+    from graft.train.schedules import SCHEDULES
 
     config = dataclasses.replace(config or TrainConfig(), schedule=schedule)
     entry = SCHEDULES.get(schedule)
     ds = as_dataset(data, **read_options)
-    _require_labels(ds.train, "train")
-    torch.manual_seed(config.seed)
-    bb = create_backbone(backbone, weights="random" if not entry.pretrained else weights,
-                         allow_download=allow_download, **backbone_options(image_size))
-    model = TransferModel(bb, len(ds.classes), config.dropout, freeze_bn_stats=config.freeze_bn_stats and entry.pretrained)
-    phases = plan(schedule, config.epochs, len(bb.layer_groups()), config.lr, schedule_options)
-    splits = _splits(ds)
-    n_classes = len(ds.classes)
-    probe_init = _probe_head(config)
-    trainer = Trainer(model, config, phases, splits["train"], splits["val"], n_classes, FeatureStore(),
-                      checkpoint_dir(out), lambda a, b, c, d: probe_init(a, b, c, d, n_classes), progress)
+    trainer, splits = build_trainer(ds, backbone, config, schedule_options, weights, image_size, allow_download,
+                                    checkpoint_dir(out), progress)
+    model, bb, n_classes = trainer.model, trainer.model.backbone, len(ds.classes)
     result = trainer.run(resume=resume)
     metrics = {"val": result.best_metrics} if result.best_metrics else {}
     if len(splits["test"].items):
@@ -200,3 +214,20 @@ def _candidate(method: str, model: "SavedModel", seconds: float) -> dict[str, An
     if "test" in metrics:
         row["test_accuracy"] = metrics["test"]["accuracy"]
     return row
+
+
+def find_lr(data: "str | Path | Dataset", backbone: str = "mobilenet_v2", *, config: "TrainConfig | None" = None,
+            image_size: int | None = None, weights: str | Path | None = None, trainable: str = "head",
+            steps: int = 100, plot_path: str | Path | None = None, **read_options: Any) -> dict[str, Any]:
+    """LR range test; returns the curve and a suggested LR (and writes a PNG plot when asked)."""
+    from graft.api import as_dataset
+    from graft.train.config import TrainConfig
+    from graft.train.lr_find import LRFindConfig, lr_find, plot
+
+    ds = as_dataset(data, **read_options)
+    trainer, _ = build_trainer(ds, backbone, config or TrainConfig(), weights=weights, image_size=image_size)
+    result = lr_find(trainer, LRFindConfig(steps=steps, trainable=trainable))
+    out = result.to_dict()
+    if plot_path is not None:
+        out["plot"] = str(plot(result, plot_path))
+    return out

@@ -44,7 +44,7 @@ class TrainResult:
 @dataclass
 class _State:
     epoch: int = 0
-    best_score: float = -float("inf")
+    best_score: list[float] = field(default_factory=lambda: [-float("inf"), -float("inf")])
     best_epoch: int = -1
     best_metrics: dict[str, Any] = field(default_factory=dict)
     bad_epochs: int = 0
@@ -78,7 +78,8 @@ class Trainer:
                  progress: bool = False, aux: AuxObjective | None = None) -> None:
         from accelerate import PartialState
 
-        self.dist = PartialState()
+        # cpu=True lets accelerate see a torchrun / accelerate-launch CPU job (gloo) as distributed
+        self.dist = PartialState(cpu=not torch.cuda.is_available())
         self.model = model.to(self.dist.device)
         self.config = config
         self.phases = phases
@@ -100,7 +101,6 @@ class Trainer:
         self.total_epochs = sum(p.epochs for p in phases)
         self.steps_per_epoch = -(-len(self._shard(np.arange(len(train.items)))) // config.batch_size)
         self.state = _State()
-        self._ddp: nn.Module | None = None
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self, resume: bool = False) -> TrainResult:
@@ -142,15 +142,28 @@ class Trainer:
         self._phase_counts = counts
         if phase.probe_init and within == 0 and self.head_init is not None:
             self._probe_init()
-        self._ddp = self._wrap_ddp()
 
-    def _wrap_ddp(self) -> nn.Module | None:
+    def _sync_gradients(self) -> None:
+        """Average gradients across processes (data parallelism), in one flat all-reduce.
+
+        Done by hand rather than with a DistributedDataParallel wrapper because the set of
+        trainable parameters changes between phases, which DDP cannot follow after wrapping.
+        """
         if self.dist.num_processes <= 1:
-            return None
-        from torch.nn.parallel import DistributedDataParallel
+            return
+        import torch.distributed as torch_dist
+        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
-        device_ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
-        return DistributedDataParallel(self.model, device_ids=device_ids, find_unused_parameters=False)
+        grads = [p.grad for p in self.model.parameters() if p.requires_grad and p.grad is not None]
+        if self.aux is not None:
+            grads += [p.grad for p in self.aux.parameters() if p.grad is not None]
+        if not grads:
+            return
+        flat = _flatten_dense_tensors(grads)
+        torch_dist.all_reduce(flat)
+        flat /= self.dist.num_processes
+        for grad, synced in zip(grads, _unflatten_dense_tensors(flat, grads)):
+            grad.copy_(synced)
 
     def _probe_init(self) -> None:
         x_train = self._features(self.train_split)
@@ -191,7 +204,6 @@ class Trainer:
         start = self._start(phase)
         inputs = self._inputs(self.train_split, start, training=True)
         order = self._shard(np.random.default_rng((self.config.seed, self.state.epoch)).permutation(len(self.train_split.items)))
-        net = self._ddp or self.model
         self.model.train_mode(phase.trainable)
         total_steps = phase.epochs * self.steps_per_epoch
         losses, device = [], self.dist.device
@@ -204,12 +216,13 @@ class Trainer:
             with self._autocast():
                 y = labels[torch.from_numpy(idx)].to(device)
                 if targets is None:
-                    logits = self._forward(net, batch, inputs.start, start)
+                    logits = self._forward(batch, inputs.start, start)
                     loss = self.loss_fn(logits.float(), y)
                 else:
                     loss = self._aux_step(batch, inputs.start, start, y, next(targets), self.state.epoch / self.total_epochs)
                 loss = loss + self.l2sp(self.model)
             loss.backward()
+            self._sync_gradients()
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             losses.append(float(loss.detach()))
@@ -236,20 +249,16 @@ class Trainer:
         return self.loss_fn(logits.float(), y) + self.aux.loss(source_features.float(), target_features.float(), progress)
 
     def _run_features(self, batch: Any, given: int, start: int) -> torch.Tensor:
+        """Features from the inputs' level (``given``); a frozen prefix not served from the cache
+        runs without autograd (no graph, no activation memory)."""
         if given == 0 and 0 < start < self.n_groups and getattr(self.model.backbone, "supports_prefix", True):
             with torch.no_grad():
                 batch = self.model.backbone.run_groups(batch, 0, start)
             given = start
         return self.model.features(batch, given)
 
-    def _forward(self, net: nn.Module, batch: Any, given: int, start: int) -> torch.Tensor:
-        """Run the network from the inputs' level; a frozen prefix not served from the cache runs
-        without autograd (no graph, no activation memory)."""
-        if given == 0 and 0 < start < self.n_groups and getattr(self.model.backbone, "supports_prefix", True):
-            with torch.no_grad():
-                batch = self.model.backbone.run_groups(batch, 0, start)
-            given = start
-        return net(batch, start=given)
+    def _forward(self, batch: Any, given: int, start: int) -> torch.Tensor:
+        return self.model.head(self.model.dropout(self._run_features(batch, given, start)))
 
     def _autocast(self) -> Any:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self._precision())
@@ -287,9 +296,12 @@ class Trainer:
 
     # --- bookkeeping ------------------------------------------------------------------------
     def _end_epoch(self, phase: Phase, train_loss: float, metrics: dict[str, Any], seconds: float) -> bool:
-        score = -metrics["loss"] if self.config.metric == "loss" else metrics.get(self.config.metric, -train_loss)
-        if not metrics:
-            score = -train_loss
+        # the chosen metric, ties broken by validation loss (accuracy saturates on small sets)
+        if metrics:
+            main = -metrics["loss"] if self.config.metric == "loss" else metrics[self.config.metric]
+            score = [float(main), -float(metrics["loss"])]
+        else:
+            score = [-train_loss, -train_loss]
         record = {"epoch": self.state.epoch, "phase": phase.name,
                   "trainable_groups": [self.model.backbone.layer_groups()[i].name for i in phase.trainable],
                   "trainable_params": self._phase_counts["trainable"], "total_params": self._phase_counts["total"],
@@ -299,7 +311,7 @@ class Trainer:
         if self.progress:
             log.warning("epoch %d (%s): train loss %.4f, val %s", self.state.epoch, phase.name, train_loss,
                         {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
-        if score > self.state.best_score + 1e-9:
+        if score > self.state.best_score:
             self.state.best_score, self.state.best_epoch, self.state.best_metrics = score, self.state.epoch, metrics
             self.state.bad_epochs = 0
             self._best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
