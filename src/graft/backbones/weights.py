@@ -53,7 +53,7 @@ def sha256_dir(path: str | Path) -> str:
     """SHA-256 over the weight files of a model directory (names and contents)."""
     digest = hashlib.sha256()
     for file in sorted(Path(path).rglob("*")):
-        if file.is_file() and file.suffix in {".safetensors", ".bin", ".pt", ".pth", ".npy", ".json", ".txt"}:
+        if file.is_file() and file.suffix in {".safetensors", ".bin", ".pt", ".pth", ".npy", ".json", ".txt", ".parquet", ".model"}:
             digest.update(str(file.relative_to(path)).encode())
             digest.update(sha256_file(file).encode())
     return digest.hexdigest()

