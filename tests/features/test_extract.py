@@ -175,3 +175,19 @@ def test_embedding_into_a_memmap(tiny_images, tmp_path, store):
     result = embed_items(items, "test_cnn", store=store, out=out)
     assert result is out
     np.testing.assert_allclose(np.asarray(out), embed_items(items, "test_cnn", store=store), rtol=1e-6)
+
+
+def test_file_paths_given_as_strings_are_keyed_on_content(tmp_path, store):
+    """``graft.embed(["a.png"])`` must not serve stale features after a.png is edited."""
+    from PIL import Image
+
+    path = tmp_path / "a.png"
+    Image.new("RGB", (24, 24), (255, 0, 0)).save(path)
+    red = embed_items([str(path)], "test_cnn", store=store)
+    Image.new("RGB", (24, 24), (0, 0, 255)).save(path)
+    blue = embed_items([str(path)], "test_cnn", store=store)
+    np.testing.assert_array_equal(blue, embed_items([path], "test_cnn", store=store))
+    assert not np.allclose(red, blue)
+    # for a text backbone a string stays a sentence, even one that looks like a path
+    np.testing.assert_array_equal(embed_items([str(path)], "test_text", store=store),
+                                  embed_items([str(path)], "test_text", store=store, use_cache=False))

@@ -139,6 +139,7 @@ def embed_items(
         return extract(get_backbone(), [items[i] for i in positions], batch_size, num_workers, device,
                        progress=progress)
 
+    items = _files_as_paths(items, backbone)
     if not use_cache:
         chunks = list(compute(list(range(len(items)))))
         return np.concatenate(chunks) if chunks else np.empty((0, get_backbone().feature_dim), np.float32)
@@ -152,3 +153,24 @@ def embed_items(
     if todo:
         store.fill(key, hashes, todo, compute)
     return store.gather(key, hashes, out)
+
+
+def _files_as_paths(items: Sequence[Any], backbone: "str | Backbone") -> Sequence[Any]:
+    """For image and audio backbones a string names a file: make it a ``Path`` so the cache keys
+    on the file's content, not on its name (an edited file must not get stale features)."""
+    if not any(isinstance(item, str) for item in items) or _modality(backbone) not in ("image", "audio"):
+        return items
+    return [Path(item) if isinstance(item, str) else item for item in items]
+
+
+def _modality(backbone: "str | Backbone") -> str:
+    if not isinstance(backbone, str):
+        return backbone.modality
+    from graft.backbones.registry import get_spec, is_registered
+
+    if is_registered(backbone):
+        return get_spec(backbone).modality
+    prefix, sep, rest = backbone.partition(":")
+    if sep:
+        return "image" if prefix in ("timm", "torchvision") else "text"
+    return "text" if Path(backbone).is_dir() else "image"  # a local HF model folder, else an architecture
