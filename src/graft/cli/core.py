@@ -19,8 +19,9 @@ def models(json_: bool = JSON, pattern: Optional[str] = typer.Argument(None, hel
     rows = out.run(lambda: zoo_table(pattern))
     if json_:
         return out.emit_json(rows)
-    out.table("graft backbone zoo", ["name", "modality", "dim", "licence", "offline", "description"],
-              [[r["name"], r["modality"], r["feature_dim"], r["license"], "yes" if r["offline"] else "no: " + r["install"], r["description"]] for r in rows])
+    out.table("graft backbone zoo (graft models --json for groups, sources, descriptions)",
+              ["name", "modality", "dim", "licence", "offline"],
+              [[r["name"], r["modality"], r["feature_dim"], r["license"], "yes" if r["offline"] else "no: " + r["install"]] for r in rows])
 
 
 @datasets_app.callback()
@@ -145,6 +146,6 @@ def demo(
         return out.emit_json(result)
     out.table(f"Fashion-MNIST, {per_class}/class, {image_size}px: linear probe per backbone",
               ["backbone", "val acc", "test acc", "test macro-F1", "seconds"],
-              [[r["backbone"], r["val_accuracy"], r["test_accuracy"], r["test_macro_f1"], r["seconds"]] for r in result["rows"]])
+              [[r["backbone"], r["val_accuracy"], r["test_accuracy"], r["test_macro_f1"], f"{r['seconds']:.1f}"] for r in result["rows"]])
     out.echo(f"best: {result['best']} — test accuracy {result['best_test_accuracy']:.4f}; saved to {result['model']}")
     out.echo(f"next: graft evaluate {result['model']} {result['data']}   |   graft predict {result['model']} FILE...")
