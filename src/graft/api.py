@@ -138,7 +138,7 @@ def _package(ds: "Dataset", backbone: str, weights: str | Path | None, image_siz
     """Assemble the SavedModel of a trained head (and optionally trained backbone weights)."""
     from graft._config import to_dict
     from graft.backbones import get_spec, is_registered
-    from graft.backbones.registry import backbone_key
+    from graft.backbones.registry import weights_identity
     from graft.models import BackboneRef, ModelConfig, SavedModel
     from graft.models.lineage import make_lineage
 
@@ -146,7 +146,7 @@ def _package(ds: "Dataset", backbone: str, weights: str | Path | None, image_siz
     spec = get_spec(backbone) if is_registered(backbone) else None
     ref = BackboneRef(
         name=backbone if ds.modality != "array" else "identity",
-        weights_sha256=backbone_key(backbone, weights, **options) if ds.modality != "array" else "none",
+        weights_sha256=weights_identity(backbone, weights) if ds.modality != "array" else "none",
         options=options,
         weights_file=str(Path(weights).absolute()) if weights not in (None, "random") else (weights or None),
         in_model=backbone_state is not None,

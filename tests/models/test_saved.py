@@ -77,8 +77,6 @@ def test_lineage_records_parent_data_versions_and_metrics(probed, tiny_images):
     assert lineage["created"]
 
 
-@pytest.mark.xfail(strict=True, reason="api._package stores backbone_key() (a cache key over name, weights and "
-                   "options) as weights_sha256, not the weights' sha256; reported to the lead")
 def test_saved_weights_hash_is_the_backbone_weights_sha256(tiny_images, tmp_path):
     """config.json promises the backbone's *weights* sha256 (issue 2, §5), so a user can check
     which weights a model was built on; with a checkpoint file it must be that file's hash."""

@@ -130,32 +130,35 @@ def create_backbone(
 PREPROCESS_VERSION = 1
 
 
-def backbone_key(name: str, weights: str | Path | None = None, **kwargs: Any) -> str:
-    """Cache key of ``create_backbone(name, weights, **kwargs)`` — computed without building it.
-
-    It covers the backbone name, the identity of its weights (pinned sha256 of the packaged file,
-    sha256 of a user's file, or the hub id) and every option that changes preprocessing, so a
-    cached run needs neither torch nor the model.
-    """
-    import hashlib
-    import json
-
+def weights_identity(name: str, weights: str | Path | None = None, seed: int = 0) -> str:
+    """What identifies the weights ``create_backbone(name, weights)`` loads, without loading them:
+    the sha256 of a user's file or of the packaged file (pinned in the spec), the sha256 of a local
+    model folder, ``"random"``, or ``"hub:NAME"`` for weights that would come from a hub."""
     from graft.backbones.weights import find_local, sha256_file
 
     _ensure_loaded()
     if weights == "random":
-        weights_id = "random"
-    elif weights is not None:
-        weights_id = sha256_file(weights)
-    elif name in _SPECS:
-        spec = _SPECS.get(name)
-        local = [(s, find_local(s)) for s in spec.weights]
-        found = [(s, p) for s, p in local if p is not None]
-        weights_id = (found[0][0].sha256 or sha256_file(found[0][1])) if found else f"hub:{name}"
-        if name.startswith("test_"):
-            weights_id = f"test-seed{kwargs.get('seed', 0)}"
-    else:
-        weights_id = _local_source_hash(name) or f"hub:{name}"
+        return "random"
+    if weights is not None:
+        return sha256_file(weights)
+    if name.startswith("test_") and name in _SPECS:
+        return f"test-seed{seed}"
+    if name in _SPECS:
+        found = [(s, p) for s in _SPECS.get(name).weights if (p := find_local(s)) is not None]
+        return (found[0][0].sha256 or sha256_file(found[0][1])) if found else f"hub:{name}"
+    return _local_source_hash(name) or f"hub:{name}"
+
+
+def backbone_key(name: str, weights: str | Path | None = None, **kwargs: Any) -> str:
+    """Cache key of ``create_backbone(name, weights, **kwargs)`` — computed without building it.
+
+    It covers the backbone name, the identity of its weights (``weights_identity``) and every
+    option that changes preprocessing, so a cached run needs neither torch nor the model.
+    """
+    import hashlib
+    import json
+
+    weights_id = weights_identity(name, weights, seed=kwargs.get("seed", 0))
     options = {k: v for k, v in sorted(kwargs.items()) if v is not None}
     payload = {"name": name, "weights": weights_id, "options": options, "v": PREPROCESS_VERSION}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
