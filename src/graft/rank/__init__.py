@@ -3,7 +3,8 @@
 Closed-form scores (``logme``, ``leep``, ``nce``, ``hscore``, ``regularized_hscore``), two
 baselines that actually fit something (``knn_loo_accuracy``, ``linear_probe_cv_accuracy``), the
 :data:`SCORES` registry that says what each needs, and ``weighted_kendall_tau`` to judge a ranker.
-All are pure functions on arrays, computed in float64.
+All are pure functions on arrays, computed in float64. :func:`rank_backbones` runs them over the
+zoo on a sample of a labelled dataset and returns a ranked :class:`RankResult`.
 
 Example:
     >>> import numpy as np
@@ -16,12 +17,16 @@ Example:
 """
 
 from graft.rank.baselines import knn_loo_accuracy, linear_probe_cv_accuracy
+from graft.rank.driver import DEFAULT_SCORES, RankResult, RankRow, rank_backbones, stratified_sample
 from graft.rank.evaluation import weighted_kendall_tau
 from graft.rank.logme import logme, logme_reference
 from graft.rank.registry import SCORES, ScoreInfo, register_score
 from graft.rank.scores import hscore, leep, nce, regularized_hscore
 
 __all__ = [
+    "DEFAULT_SCORES",
+    "RankResult",
+    "RankRow",
     "SCORES",
     "ScoreInfo",
     "hscore",
@@ -31,7 +36,9 @@ __all__ = [
     "logme",
     "logme_reference",
     "nce",
+    "rank_backbones",
     "register_score",
     "regularized_hscore",
+    "stratified_sample",
     "weighted_kendall_tau",
 ]

@@ -3,6 +3,8 @@
 - :func:`mmd`: kernel two-sample statistic with a permutation-test p-value ("is there a shift?").
 - :func:`proxy_a_distance`: 0..2 distance from a domain classifier's error ("how big is it?").
 - :func:`domain_classifier_auc`: the same classifier's AUC, for drift detectors.
+- :func:`measure_shift`: all of the above on two embedding sets, as one :class:`ShiftResult`.
+- :func:`dataset_shift`: the same between two datasets, embedded by one backbone (``graft shift``).
 
 Example:
     >>> import numpy as np
@@ -15,7 +17,9 @@ Example:
     True
 """
 
+from graft.shift.driver import ShiftResult, dataset_shift, measure_shift
 from graft.shift.mmd import MMDResult, mmd
 from graft.shift.proxy_a import PADResult, domain_classifier_auc, proxy_a_distance
 
-__all__ = ["MMDResult", "PADResult", "domain_classifier_auc", "mmd", "proxy_a_distance"]
+__all__ = ["MMDResult", "PADResult", "ShiftResult", "dataset_shift", "domain_classifier_auc", "measure_shift", "mmd",
+           "proxy_a_distance"]
