@@ -125,3 +125,11 @@ def test_fewshot_reports_intervals_and_refuses_k_larger_than_a_class(runner, dom
     assert methods["protonet"]["ci95"][0] <= methods["protonet"]["mean"] <= methods["protonet"]["ci95"][1]
     bad = run(runner, "fewshot", domains["source"], "--backbone", "test_cnn", "--n-way", "3", "--k-shot", "12", code=2)
     assert "has 10 example(s)" in bad.output and "k_shot + n_query" in bad.output
+
+
+def test_fewshot_setfit_trains_and_saves_a_text_model(runner, tmp_path, tiny_text_csv):
+    result = run(runner, "fewshot", tiny_text_csv, "--method", "setfit", "--backbone", "test_text", "--k-shot", "3",
+                 "--out", tmp_path / "m", "--json")
+    report = json.loads(result.stdout)
+    assert report["n_train"] == 6 and (tmp_path / "m" / "config.json").is_file()
+    assert "give --out" in run(runner, "fewshot", tiny_text_csv, "--method", "setfit", code=2).output

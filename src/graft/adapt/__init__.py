@@ -3,11 +3,15 @@
 Example:
     >>> from graft.adapt import create_adapter
     >>> model = create_adapter("coral")  # then model.fit(Xs, ys, Xt).predict(X_target)
+
+``adapt(source, target, backbone, method)`` runs the whole job on datasets (embed, adapt, save);
+the deep methods (``dann``, ``deep-coral``, ``mmd``) live in `graft.adapt.deep` (imports torch).
 """
 
 from graft.adapt.alignment import CORAL, SubspaceAlignment, coral_map
 from graft.adapt.base import DomainAdapter, SourceOnly, check_domains
 from graft.adapt.criteria import cluster_consistency, dev_risk, prediction_entropy
+from graft.adapt.driver import AdaptConfig, adapt, export_head
 from graft.adapt.density_ratio import (
     domain_classifier_weights,
     effective_sample_size,
@@ -21,6 +25,7 @@ from graft.adapt.selftrain import SelfTraining
 from graft.adapt.weighting import KLIEP, KMM, ImportanceWeighting
 
 __all__ = [
+    "AdaptConfig",
     "AdapterReport",
     "AutoAdapter",
     "CORAL",
@@ -33,6 +38,7 @@ __all__ = [
     "SelfTraining",
     "SourceOnly",
     "SubspaceAlignment",
+    "adapt",
     "check_domains",
     "cluster_consistency",
     "compare_adapters",
@@ -42,6 +48,7 @@ __all__ = [
     "dev_risk",
     "domain_classifier_weights",
     "effective_sample_size",
+    "export_head",
     "format_reports",
     "from_config",
     "kliep_weights",

@@ -113,17 +113,25 @@ def fewshot(
     n_query: int = typer.Option(15, "--n-query", help="Query examples per class scored in an episode."),
     episodes: int = typer.Option(100, "--episodes", help="Episodes (the 95% interval narrows with more)."),
     method: str = typer.Option("protonet,probe", "--method", "-m", help="Comma-separated: protonet, probe, meta "
-                               "(meta: Reptile head meta-trained on classes held out of the episodes)."),
+                               "(meta: Reptile head meta-trained on classes held out of the episodes); or setfit "
+                               "(text: contrastive tuning of the encoder on --k-shot labels per class, saved to --out)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="With --method setfit: the model directory to write."),
     holdout: Optional[int] = typer.Option(None, "--holdout", help="With meta: classes kept for episodes (default max(n-way, half))."),
     meta_steps: int = typer.Option(200, "--meta-steps", help="With meta: outer meta-training steps."),
     seed: int = typer.Option(0, "--seed"),
     weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE, allow_download: bool = DOWNLOAD,
     json_: bool = JSON,
 ) -> None:
-    """N-way K-shot episodic evaluation of few-shot learners on a backbone's embeddings, with 95% intervals."""
+    """N-way K-shot episodic evaluation of few-shot learners on a backbone's embeddings, with 95% intervals.
+
+    With --method setfit (text): tune the sentence encoder on --k-shot labels per class, fit a head,
+    score the test split and save the model to --out.
+    """
     from graft.fewshot.driver import fewshot_eval
 
     methods = [m.strip() for m in method.split(",") if m.strip()]
+    if "setfit" in methods:
+        return _setfit(data, backbone, k_shot, out_dir, seed, weights, allow_download, json_)
     report = out.run(lambda: fewshot_eval(data, backbone, n_way=n_way, k_shot=k_shot, n_query=n_query, episodes=episodes,
                                           methods=methods, holdout=holdout, meta_steps=meta_steps, seed=seed,
                                           image_size=image_size, weights=weights, allow_download=allow_download,
@@ -134,6 +142,23 @@ def fewshot(
               [[name, r["mean"], f"{r['ci95'][0]:.3f} – {r['ci95'][1]:.3f}", r["seconds"]] for name, r in report["methods"].items()])
     if "meta_train_classes" in report:
         out.echo(f"episodes on held-out classes {report['eval_classes']}; meta-trained on {report['meta_train_classes']}")
+
+
+def _setfit(data: Path, backbone: str, k_shot: int, out_dir: Optional[Path], seed: int, weights: Optional[Path],
+            allow_download: bool, json_: bool) -> None:
+    from graft.fewshot.setfit import SetFitConfig, fit_setfit
+
+    if out_dir is None:
+        out.warn("error: --method setfit trains a model: give --out MODEL_DIR")
+        raise typer.Exit(2)
+    _, report = out.run(lambda: fit_setfit(data, backbone, k_shot=k_shot, out=out_dir, config=SetFitConfig(seed=seed),
+                                           weights=weights, allow_download=allow_download))
+    if json_:
+        return out.emit_json(report)
+    out.table(f"SetFit-style tuning of {backbone} on {report['n_train']} labelled texts ({k_shot} per class)",
+              ["split", "accuracy", "macro-F1", "n"], out.metrics_rows(report["metrics"]))
+    out.echo(f"{report['steps']} steps, loss {report['loss_first']:.3f} → {report['loss_last']:.3f}, "
+             f"{report['train_seconds']} s; saved to {report.get('model')}")
 
 
 @app.command("cluster")

@@ -8,7 +8,7 @@ what the model knew, and all that survives when the data is gone). The report sa
 
 The new data are embedded by the old model's backbone (``model.embed``), the chosen shallow
 adapter (self-training by default; instance weighting with ``method="iw"``) is folded into a
-`LinearHead`, and a fine-tuned backbone, if the old model had one, is carried over unchanged.
+`LinearHead`, and a fine-tuned backbone (or LoRA adapter), if the old model had one, is carried over unchanged.
 """
 
 from __future__ import annotations
@@ -138,6 +138,8 @@ def readapt(model: "SavedModel | str", new_data: Any, out: str | Path | None = N
     lineage = make_lineage(new_config, new_ds, {"adapt": to_dict(config)}, {}, parent=parent_record(old), adaptation=adaptation)
     new = SavedModel(new_config, head, lineage, copy.deepcopy(old.backbone_state),
                      reference=reference_sample(Xt, head.predict_proba(Xt), seed=seed))
+    if getattr(old, "lora_state", None):  # a LoRA-tuned backbone travels with the head, unchanged
+        new.lora_state = copy.deepcopy(old.lora_state)
     changed = float(np.mean(head.predict(Xt) != old.head.predict(Xt)))
     report = {"method": method, "chosen": info["chosen"], "reason": info["reason"], "source": source,
               "n_new": len(new_ds), "changed_predictions": changed, "parent": lineage["parent"]}
