@@ -283,6 +283,16 @@ class Trainer:
         return metrics
 
     @torch.no_grad()
+    def embed(self, split: Split) -> np.ndarray:
+        """Pooled features of ``split`` with the current weights."""
+        self.model.eval()
+        inputs = self._inputs(split, 0, training=False)
+        out = []
+        for batch, _ in self._batches(split, inputs, np.arange(len(split.items)), False, 0):
+            out.append(self.model.features(self.model.backbone.move_batch(batch, self.dist.device), inputs.start).float().cpu().numpy())
+        return np.concatenate(out)
+
+    @torch.no_grad()
     def predict_proba(self, split: Split, start: int = 0) -> np.ndarray:
         inputs = self._inputs(split, start, training=False)
         self.model.eval()
