@@ -40,6 +40,7 @@ def test_coral_and_mmd_are_zero_for_equal_batches_and_grow_with_the_shift():
 
 
 def test_dann_trains_its_classifier_and_pushes_features_apart_from_it():
+    torch.manual_seed(0)  # the classifier's init and the features: a fixed, checked case
     feats_s, feats_t = torch.randn(16, 4), torch.randn(16, 4) + 1.0
     objective = DANN(target=None, feature_dim=4, hidden=8)
     src = feats_s.clone().requires_grad_(True)
@@ -49,7 +50,7 @@ def test_dann_trains_its_classifier_and_pushes_features_apart_from_it():
     assert head is not None and head.abs().sum() > 0  # the domain classifier learns
     # the features get the reversed gradient: a step along -grad *raises* the domain loss
     with torch.no_grad():
-        stepped = objective.loss(src - 0.5 * src.grad, feats_t, progress=1.0)
+        stepped = objective.loss(src - 0.05 * src.grad, feats_t, progress=1.0)
     assert float(stepped) > float(loss.detach()) - 1e-6
 
 
