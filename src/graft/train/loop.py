@@ -204,11 +204,11 @@ class Trainer:
         start = self._start(phase)
         inputs = self._inputs(self.train_split, start, training=True)
         order = self._shard(np.random.default_rng((self.config.seed, self.state.epoch)).permutation(len(self.train_split.items)))
+        targets = self._target_batches(start) if self.aux is not None else None
         self.model.train_mode(phase.trainable)
         total_steps = phase.epochs * self.steps_per_epoch
         losses, device = [], self.dist.device
         labels = torch.as_tensor(self.train_split.labels, dtype=torch.long)
-        targets = self._target_batches(start) if self.aux is not None else None
         for step, (batch, idx) in enumerate(self._batches(self.train_split, inputs, order, True, self.state.epoch)):
             global_step = within * self.steps_per_epoch + step
             set_lrs(self.optimizer, phase.group_lrs, phase.head_lr, lr_factor(phase.curve, phase.warmup, global_step, total_steps))
@@ -229,10 +229,13 @@ class Trainer:
         return float(np.mean(losses)) if losses else float("nan")
 
     def _target_batches(self, start: int) -> Iterator[Any]:
-        """Endless target batches (cycling through epochs of the target split)."""
+        """Endless target batches (cycling through epochs of the target split). The inputs are
+        resolved now, before the model goes to train mode (extraction leaves it in eval mode)."""
         assert self.aux is not None
         target = self.aux.target
-        inputs = self._inputs(target, start, training=True)
+        return self._cycle(target, self._inputs(target, start, training=True))
+
+    def _cycle(self, target: Split, inputs: Inputs) -> Iterator[Any]:
         cycle = 0
         while True:
             order = np.random.default_rng((self.config.seed, self.state.epoch, cycle, 1)).permutation(len(target.items))

@@ -64,6 +64,7 @@ def lr_find(trainer: Any, config: LRFindConfig | None = None) -> LRFindResult:
     model.set_trainable(trainable)
     start = min(trainable) if trainable else n
     inputs = trainer._inputs(trainer.train_split, start, training=True)
+    model.train_mode(trainable)  # extraction for the cache leaves the model in eval mode
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.start_lr, weight_decay=0.0)
     labels = torch.as_tensor(trainer.train_split.labels, dtype=torch.long)
