@@ -45,6 +45,13 @@ _LAZY = {
     "find_lr": "graft.train.finetune:find_lr",
     "TrainConfig": "graft.train.config:TrainConfig",
     "demo": "graft.api:demo",
+    "rank_backbones": "graft.rank.driver:rank_backbones",
+    "dataset_shift": "graft.shift.driver:dataset_shift",
+    "verify": "graft.verify:verify",
+    "adapt": "graft.adapt.driver:adapt",
+    "check_drift": "graft.drift.detect:check_drift",
+    "readapt": "graft.drift.readapt:readapt",
+    "cluster_dataset": "graft.cluster.driver:cluster_dataset",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
