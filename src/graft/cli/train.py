@@ -29,6 +29,9 @@ def finetune(
     label_smoothing: float = typer.Option(0.1, "--label-smoothing"),
     l2sp: float = typer.Option(0.0, "--l2sp", help="L2-SP strength toward the pretrained weights."),
     patience: int = typer.Option(3, "--patience", help="Early stopping patience in epochs (0: off)."),
+    lora: int = typer.Option(0, "--lora", metavar="R", min=0,
+                             help="LoRA rank for transformer backbones (text, audio): train only low-rank adapters on "
+                                  "the attention query/value projections + the head; the model saves only those. 0: off."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
     json_: bool = JSON,
 ) -> None:
@@ -37,7 +40,8 @@ def finetune(
     from graft.train.finetune import finetune as run_finetune
 
     config = TrainConfig(schedule=schedule, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, augment=not no_augment,
-                         hflip=not no_flip, label_smoothing=label_smoothing, l2sp=l2sp, early_stopping=patience)
+                         hflip=not no_flip, label_smoothing=label_smoothing, l2sp=l2sp, early_stopping=patience,
+                         lora=lora)
     model = out.run(lambda: run_finetune(data, backbone, schedule, out=out_dir, config=config, weights=weights,
                                          image_size=image_size, allow_download=allow_download, resume=resume,
                                          progress=not json_))

@@ -19,6 +19,7 @@ class BackboneRef:
     in_model: bool = False  # backbone weights changed by training and stored in model.safetensors
     license: str = "unknown"
     modality: str = "image"
+    lora: dict[str, Any] | None = None  # LoRA adapters (graft.train.lora.LoraSettings), stored as lora.* tensors
 
 
 @dataclass

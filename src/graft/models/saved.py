@@ -38,7 +38,8 @@ class SavedModel:
 
     def __init__(self, config: ModelConfig, head: LinearHead, lineage: dict[str, Any] | None = None,
                  backbone_state: dict[str, np.ndarray] | None = None, path: Path | None = None,
-                 extra_files: dict[str, bytes] | None = None, reference: dict[str, np.ndarray] | None = None) -> None:
+                 extra_files: dict[str, bytes] | None = None, reference: dict[str, np.ndarray] | None = None,
+                 lora_state: dict[str, np.ndarray] | None = None) -> None:
         self.config = config
         self.head = head
         self.lineage = lineage or {}
@@ -46,6 +47,7 @@ class SavedModel:
         self.path = path
         self.extra_files = extra_files or {}
         self.reference = reference
+        self.lora_state = lora_state  # LoRA adapter tensors (config.backbone.lora says how to apply them)
         self._backbone: "Backbone | None" = None
 
     @property
@@ -67,6 +69,8 @@ class SavedModel:
             tensors = self.head.to_tensors()
             if self.backbone_state:
                 tensors.update({f"backbone.{k}": np.ascontiguousarray(v) for k, v in self.backbone_state.items()})
+            if self.lora_state:
+                tensors.update({f"lora.{k}": np.ascontiguousarray(v) for k, v in self.lora_state.items()})
             save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "graft", "format_version": str(self.config.format_version)})
             write_json(tmp / CONFIG, to_dict(self.config))
             write_json(tmp / LINEAGE, self.lineage)
@@ -103,9 +107,10 @@ class SavedModel:
             raise GraftError(f"{path / WEIGHTS}: cannot read the model's weights ({type(exc).__name__}: {exc}); "
                              "the folder is damaged or incomplete; save or train the model again") from exc
         backbone_state = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")} or None
+        lora_state = {k[len("lora."):]: v for k, v in tensors.items() if k.startswith("lora.")} or None
         lineage = json.loads((path / LINEAGE).read_text(encoding="utf-8")) if (path / LINEAGE).is_file() else {}
         reference = load_file(str(path / REFERENCE)) if (path / REFERENCE).is_file() else None
-        return cls(config, head, lineage, backbone_state, path, reference=reference)
+        return cls(config, head, lineage, backbone_state, path, reference=reference, lora_state=lora_state)
 
     # --- inference --------------------------------------------------------------------------
     def embed(self, items: Sequence[Any], batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -115,7 +120,7 @@ class SavedModel:
         ref = self.config.backbone
         if ref.modality == "array":
             return np.asarray(items, dtype=np.float32)
-        if ref.in_model:
+        if ref.in_model or ref.lora:
             return embed_items(items, self.backbone(), batch_size=batch_size, progress=progress)
         return embed_items(items, ref.name, weights=ref.weights_file, batch_size=batch_size, progress=progress,
                            **ref.options)
@@ -134,8 +139,25 @@ class SavedModel:
             if ref.in_model and self.backbone_state:
                 bb.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.backbone_state.items()})
                 bb.key = f"model-{ref.weights_sha256}"
+            if ref.lora:
+                self._apply_lora(bb)
             self._backbone = bb.eval()
         return self._backbone
+
+    def _apply_lora(self, bb: "Backbone") -> None:
+        """The saved adapters on top of the base weights just loaded; features get their own cache key."""
+        import hashlib
+
+        from graft._config import from_dict
+        from graft.train.lora import LoraSettings, load_lora, state_hash
+
+        if not self.lora_state:
+            raise GraftError(f"{self.path or 'the model'}: config.json names LoRA adapters but {WEIGHTS} holds none; "
+                             "the folder is damaged or incomplete")
+        settings = from_dict(LoraSettings, self.config.backbone.lora or {})
+        load_lora(bb, settings, self.lora_state)
+        adapters = state_hash(self.lora_state)
+        bb.key = hashlib.sha256(f"{bb.cache_key()}+lora-{adapters}".encode()).hexdigest()[:32]
 
     def predict_proba(self, items: Sequence[Any], **kw: Any) -> np.ndarray:
         return self.head.predict_proba(self.embed(items, **kw))

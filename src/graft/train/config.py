@@ -31,3 +31,11 @@ class TrainConfig:
     cache_prefix: bool = field(default=True, metadata={"help": "reuse frozen-prefix outputs across epochs when inputs repeat"})
     num_workers: int = field(default=0, metadata={"help": "preprocessing processes (0: one background thread)"})
     time_budget: float | None = field(default=None, metadata={"help": "seconds; training stops after the epoch that crosses it"})
+    lora: int = field(default=0, metadata={"help": "LoRA rank for transformer backbones (0: off): base weights frozen, "
+                                                     "only adapters + head train, and the saved model holds only those"})
+    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA scale: the adapters' update is multiplied by alpha / rank"})
+    lora_dropout: float = field(default=0.1, metadata={"help": "dropout on the LoRA adapters' input"})
+    lora_lr_factor: float = field(default=10.0, metadata={"help": "adapters train at the schedule's backbone LRs × this "
+                                                                 "(they start at zero and want larger steps than full fine-tuning)"})
+    lora_targets: list[str] | None = field(default=None, metadata={"help": "module names to adapt (None: the attention "
+                                                                             "query/value projections, found by name)"})

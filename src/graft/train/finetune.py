@@ -38,7 +38,10 @@ def _probe_head(config: "TrainConfig") -> Any:
     def init(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
              n_classes: int) -> tuple[np.ndarray, np.ndarray]:
         head = fit_probe(x_train, y_train, x_val, y_val, n_classes, ProbeConfig(refit_on_val=False)).head
-        weight = head.weight / head.scale  # fold the standardisation into the linear layer
+        # A feature constant up to float noise (minilm_l6 has one: std 1e-8) gets a huge standardisation
+        # factor; folded into the layer, the first backbone update would blow up the logits. Drop it.
+        live = head.scale > 1e-3 * np.median(head.scale)
+        weight = np.where(live, head.weight / head.scale, 0.0)  # fold the standardisation into the linear layer
         bias = head.bias - weight @ head.mean
         return weight, bias
 
@@ -63,8 +66,15 @@ def build_trainer(ds: "Dataset", backbone: str, config: "TrainConfig", schedule_
     torch.manual_seed(config.seed)
     bb = create_backbone(backbone, weights="random" if not entry.pretrained else weights,
                          allow_download=allow_download, **backbone_options(image_size))
-    model = TransferModel(bb, len(ds.classes), config.dropout, freeze_bn_stats=config.freeze_bn_stats and entry.pretrained)
+    freeze_bn = config.freeze_bn_stats and entry.pretrained
     phases = plan(config.schedule, config.epochs, len(bb.layer_groups()), config.lr, schedule_options)
+    if config.lora:  # adapters on the frozen backbone; they train at higher LRs than full fine-tuning
+        from graft.train.lora import lora_model, scale_lrs
+
+        model = lora_model(bb, len(ds.classes), config, entry.pretrained, freeze_bn)
+        scale_lrs(phases, config.lora_lr_factor)
+    else:
+        model = TransferModel(bb, len(ds.classes), config.dropout, freeze_bn_stats=freeze_bn)
     splits = _splits(ds)
     n_classes = len(ds.classes)
     probe_init = _probe_head(config)
@@ -122,22 +132,43 @@ def finetune(
     for m in metrics.values():
         m.setdefault("log_loss", m.pop("loss", None))
     backbone_state = None
-    if any(p["trainable"] for p in result.phases) or not entry.pretrained:
+    adapters = model.adapters() if config.lora else None  # LoRA: the adapters replace a full backbone state
+    if adapters is None and (any(p["trainable"] for p in result.phases) or not entry.pretrained):
         backbone_state = {k: v.detach().cpu().numpy() for k, v in model.backbone.state_dict().items()}
     dim = bb.feature_dim
     head = LinearHead(model.head.weight.detach().cpu().numpy().astype(np.float64),
                       model.head.bias.detach().cpu().numpy().astype(np.float64), np.zeros(dim), np.ones(dim))
     settings = {"train": to_dict(config), "schedule_options": schedule_options or {}, "phases": result.phases,
                 "best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "seconds": round(result.seconds, 2)}
+    if adapters is not None:
+        from graft.train.lora import lora_summary
+
+        settings["lora"] = lora_summary(model)
     saved = _package(ds, backbone, weights, image_size, head, f"finetune:{schedule}", settings, metrics,
                      head_config={"type": "linear", "dropout": config.dropout}, backbone_state=backbone_state)
     if backbone_state is not None:
         saved.config.backbone.weights_sha256 = _state_hash(backbone_state)
         saved.config.backbone.weights_file = None
+    if adapters is not None:
+        saved.lora_state, saved.config.backbone.lora = adapters
     saved.extra_files["history.json"] = _history_json(result.history)
+    saved.reference = _reference(trainer, splits)
     if out is not None and trainer.dist.is_main_process:
         save_model(saved, out, ds)
     return saved
+
+
+def _reference(trainer: Any, splits: dict[str, Any], size: int = 1000) -> dict[str, np.ndarray]:
+    """The drift reference of a fine-tuned model: embeddings of a training sample through the
+    trained backbone, and prediction confidences on held-out data."""
+    from graft.api import reference_sample
+    from graft.train.inputs import Split
+
+    train = splits["train"]
+    keep = np.sort(np.random.default_rng(0).choice(len(train.items), size=min(size, len(train.items)), replace=False))
+    sample = Split([train.items[i] for i in keep], train.labels[keep], [train.hashes[i] for i in keep])
+    held_out = splits["val"] if len(splits["val"].items) else sample
+    return reference_sample(trainer.embed(sample), trainer.predict_proba(held_out), size=size)
 
 
 def _state_hash(state: dict[str, np.ndarray]) -> str:
