@@ -88,7 +88,7 @@ def test_drift_exit_code_tells_scripts_what_happened(runner, probe_model, domain
     assert same["severity"] == "none" and same["drifted"] is False
     shifted = run(runner, "drift", probe_model, domains["target_eval"], "--json", code=3)
     report = json.loads(shifted.stdout)
-    assert report["severity"] in ("mild", "strong") and report["mmd_p_value"] < 0.01
+    assert report["severity"] in ("mild", "strong") and min(report["mmd_p_value"], report["domain_p_value"]) < 0.005
     assert report["most_shifted_classes"]
 
 

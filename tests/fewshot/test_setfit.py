@@ -55,7 +55,7 @@ def test_batches_hold_each_class_at_least_twice_and_are_drawn_lazily():
 
 def test_cached_prefix_gives_the_same_embeddings_as_the_full_forward(texts):
     bb = create_backbone("test_text")
-    encoder = PrefixEncoder(bb, texts[0], train_groups=1, max_tokens=None)
+    encoder = PrefixEncoder(bb, texts[0], frozen_groups=2, max_tokens=None)
     assert encoder.start == 2 and encoder.cache is not None
     bb.eval()
     rows = np.array([0, 5, 9, 15])
@@ -80,7 +80,7 @@ def test_contrastive_tuning_pulls_the_classes_apart(texts):
     items, labels = texts
     bb = create_backbone("test_text")
     before = separation(bb, items, labels)
-    config = SetFitConfig(epochs=20, batch_examples=8, pairs_per_example=3, lr=1e-2, train_groups=None, seed=0)
+    config = SetFitConfig(epochs=20, batch_examples=8, pairs_per_example=3, lr=1e-2, frozen_groups=0, seed=0)
     losses = contrastive_finetune(bb, items, labels, config)
     assert len(losses) == 40 and np.mean(losses[-5:]) < np.mean(losses[:5])
     assert separation(bb, items, labels) > before + 0.2
@@ -105,7 +105,7 @@ def write_topics(path, per_class_test: int = 2) -> str:
 
 def test_fit_setfit_saves_a_model_that_reloads(tmp_path):
     data = write_topics(tmp_path)
-    config = dataclasses.replace(SetFitConfig(), epochs=2, batch_examples=6, train_groups=2)
+    config = dataclasses.replace(SetFitConfig(), epochs=2, batch_examples=6, frozen_groups=1)
     model, report = fit_setfit(data, "test_text", k_shot=3, out=tmp_path / "m", config=config)
     assert report["n_train"] == 6 and report["metrics"]["test"]["n"] == 4
     loaded = SavedModel.load(tmp_path / "m")

@@ -94,12 +94,9 @@ def _read(data: Any, what: str) -> tuple["Dataset", str | None]:
 
     if _is_embeddings_file(data):
         return read_embeddings_file(data)
-    ds = as_dataset(data, label_column=None) if what == "target" and _is_table(data) else as_dataset(data)
-    return ds, None
-
-
-def _is_table(data: Any) -> bool:
-    return isinstance(data, (str, Path)) and Path(data).suffix.lower() in (".csv", ".tsv", ".jsonl") and Path(data).is_file()
+    if what == "target" and isinstance(data, (str, Path)):
+        return as_dataset(data, label_column=None), None  # a target table needs no label column
+    return as_dataset(data), None
 
 
 def load_domains(source: Any, target: Any, backbone: str | None, target_eval: Any = None) -> Domains:

@@ -214,11 +214,12 @@ def drift(
     method: str = typer.Option("self-train", "--method", "-m", help="With --adapt: self-train | iw | kmm | kliep | coral | sa | auto."),
     force: bool = typer.Option(False, "--force", help="With --adapt: re-adapt even when no drift is found."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="Training data, for models saved without a drift reference."),
-    alpha: float = typer.Option(0.01, "--alpha", help="Significance level of the MMD and confidence tests."),
+    alpha: float = typer.Option(0.01, "--alpha", help="False-alarm level (each of the two embedding tests runs at alpha/2)."),
     json_: bool = JSON,
 ) -> None:
-    """Has the data moved away from what MODEL was trained for? MMD test, domain-classifier AUC and
-    confidence shift give a severity (none / mild / strong), p-values and the most shifted classes.
+    """Has the data moved away from what MODEL was trained for? An MMD test and a domain-classifier
+    test on the embeddings decide; the classifier's AUC and the confidence shift grade the severity
+    (none / mild / strong); p-values and the most shifted classes are listed.
 
     Exits 3 when drift is found, so scripts can act on it (e.g. `graft drift m new/ || retrain`).
     """
@@ -246,7 +247,7 @@ def drift(
 def _print_drift(report: Any, readapted: dict[str, Any] | None, asked: bool) -> None:
     out.table(f"drift: {report.severity}", ["test", "value", "p-value"], [
         ["MMD² (embeddings)", report.mmd, report.mmd_p_value],
-        ["domain-classifier AUC", report.domain_auc, "-"],
+        ["domain-classifier AUC", report.domain_auc, report.domain_p_value],
         ["mean confidence: reference → new", f"{report.confidence_reference:.3f} → {report.confidence_new:.3f}",
          report.confidence_p_value],
     ])

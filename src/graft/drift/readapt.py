@@ -95,8 +95,10 @@ def _as_new_dataset(new_data: Any, model: "SavedModel") -> "Dataset":
     from graft.api import as_dataset
     from graft.data.dataset import Dataset
 
-    if isinstance(new_data, (str, Path, Dataset)):
-        return as_dataset(new_data)
+    if isinstance(new_data, Dataset):
+        return new_data
+    if isinstance(new_data, (str, Path)):
+        return as_dataset(new_data, label_column=None)  # new data need no labels
     items = list(new_data)
     return Dataset(items=items, labels=np.full(len(items), -1), classes=[], modality=model.config.backbone.modality,
                    source="<items>")
