@@ -4,7 +4,8 @@ For every target task, every candidate backbone is (a) scored by ``rank_backbone
 training split and (b) trained for real: the test accuracy of the linear probe, and of the model
 ``graft fit`` returns. The weighted Kendall tau (hyperbolic weights, as in the LogME paper) between
 each score and each accuracy is printed as a table score x task; parameter count is ranked as a
-baseline ("bigger is better").
+baseline ("bigger is better"). A score that ties every model (the plain H-score is C - 1 whenever
+the sample has fewer items than feature dimensions) shows n/a.
 
 - vision: the offline zoo (mobilenet_v2, efficientnet_lite0/1/2) on Fashion-MNIST, scikit-learn
   digits and font-rendered digits, with few labels (``--shots`` train + ``--val-shots`` val images
@@ -85,8 +86,12 @@ def evaluate_task(name: str, ds, backbones: list[str], epochs: int, image_size: 
         for target in ("probe", "fit"):
             ys = [acc[b][target] for b in backbones]
             ok = [i for i, v in enumerate(values) if v is not None and np.isfinite(ys[i])]
-            taus[(score, target)] = (weighted_kendall_tau([values[i] for i in ok], [ys[i] for i in ok])
-                                     if len(ok) >= 2 and len({ys[i] for i in ok}) > 1 else float("nan"))
+            xs = np.array([values[i] for i in ok], dtype=float)
+            # a score that ties every model (H-score is C - 1 whenever n <= d) ranks nothing: its
+            # rounding noise must not pass for an order
+            tied = len(xs) < 2 or np.ptp(xs) <= 1e-9 * max(np.abs(xs).max(), 1.0)
+            taus[(score, target)] = (float("nan") if tied or len({ys[i] for i in ok}) < 2
+                                     else weighted_kendall_tau(xs, [ys[i] for i in ok]))
     return taus
 
 
@@ -100,9 +105,18 @@ def print_table(title: str, results: dict[str, dict]) -> None:
             p, f = results[t][(score, "probe")], results[t][(score, "fit")]
             probe_taus.append(p)
             fit_taus.append(f)
-            cells.append(f"{p:+.2f} / {f:+.2f}")
-        mean = f"{np.nanmean(probe_taus):+.2f} / {np.nanmean(fit_taus):+.2f}"
+            cells.append(f"{_tau(p)} / {_tau(f)}")
+        mean = f"{_tau(_mean(probe_taus))} / {_tau(_mean(fit_taus))}"
         print(f"{score:20s}" + "".join(f"{c:>22s}" for c in cells) + f"{mean:>16s}")
+
+
+def _tau(value: float) -> str:
+    return "  n/a" if not np.isfinite(value) else f"{value:+.2f}"
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def main() -> int:
