@@ -123,8 +123,9 @@ def text_task(args, tmp: Path) -> bool:
     for seed in range(args.seeds):
         train, evaluate = text_split(ds, seed)
         rows = graft_rows(ds, train, evaluate, seed)
-        if args.setfit_json and seed == 0:  # a SetFit run measured earlier on this same split
-            rows["SetFit (defaults)"] = json.loads(Path(args.setfit_json).read_text())
+        earlier = json.loads(Path(args.setfit_json).read_text()) if args.setfit_json else {}
+        if str(seed) in earlier:  # SetFit measured earlier on this same split
+            rows["SetFit (defaults)"] = earlier[str(seed)]
         elif python:
             row = setfit_row(python, ds, train, evaluate, seed, tmp)
             if row:
@@ -167,8 +168,8 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=1, help="draws of the 8 labels per class")
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--setfit-python", default="/tmp/setfit-venv/bin/python")
-    parser.add_argument("--setfit-json", help="reuse SetFit's result for seed 0 measured earlier with this script's "
-                        "runner on the same split: {\"accuracy\", \"train_wall\", \"train_cpu\"} (SetFit takes hours on a busy CPU)")
+    parser.add_argument("--setfit-json", help="reuse SetFit results measured earlier with the same runner on the same "
+                        "splits: {\"<seed>\": {\"accuracy\", \"train_wall\", \"train_cpu\"}} (SetFit takes hours on a busy CPU)")
     parser.add_argument("--skip-images", action="store_true")
     parser.add_argument("--skip-text", action="store_true")
     args = parser.parse_args()

@@ -44,6 +44,17 @@ def test_pairs_are_bounded_and_labelled_right():
     assert int(target.sum()) == 3 * len(labels)  # every example got its 3 positives
 
 
+def test_balanced_pairs_match_negatives_to_the_positives_found():
+    labels = np.array([0, 0, 1, 1, 1, 1, 1])  # class 0 has one partner each, class 1 four
+    a, _, target = sample_pairs(labels, 3, np.random.default_rng(0), balanced=True)
+    for i in range(len(labels)):
+        mine, same = target[a == i], (labels == labels[i]).sum()
+        assert (mine == 1).sum() == min(3, same - 1)
+        assert (mine == 0).sum() == min((mine == 1).sum(), len(labels) - same)
+    a, _, target = sample_pairs(labels, 3, np.random.default_rng(0))
+    assert (target[a == 0] == 0).sum() == 3  # unbalanced: up to R negatives regardless
+
+
 def test_batches_hold_each_class_at_least_twice_and_are_drawn_lazily():
     labels = np.repeat(np.arange(6), 8)
     rows = class_balanced_batch(labels, 24, np.random.default_rng(1))

@@ -58,7 +58,8 @@ class SetFitConfig:
 
     epochs: float = field(default=5.0, metadata={"help": "passes over the labelled texts (each step sees batch_examples of them)"})
     batch_examples: int = field(default=24, metadata={"help": "texts encoded per step; pairs are drawn among them"})
-    pairs_per_example: int = field(default=8, metadata={"help": "R: positive and R negative partners per text and step"})
+    pairs_per_example: int = field(default=8, metadata={"help": "R: up to R positive partners per text and step"})
+    balanced_pairs: bool = field(default=False, metadata={"help": "as many negatives as positives (else up to R negatives)"})
     lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate of the encoder (linear warmup 10%, then decay)"})
     frozen_groups: int = field(default=1, metadata={"help": "layer groups from the input kept frozen and run once per "
                                                            "text (1: the token embeddings; 0: train everything)"})
@@ -85,9 +86,12 @@ def class_balanced_batch(labels: np.ndarray, size: int, rng: np.random.Generator
     return np.concatenate(rows)
 
 
-def sample_pairs(labels: np.ndarray, per_example: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each position, up to ``per_example`` same-label and as many other-label partners.
+def sample_pairs(labels: np.ndarray, per_example: int, rng: np.random.Generator,
+                 balanced: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each position, up to ``per_example`` same-label partners and as many other-label ones.
 
+    ``balanced``: exactly as many negatives as the positives found (SetFit balances its pairs the
+    same way); otherwise up to ``per_example`` negatives even when positives are fewer.
     Returns ``(a, b, target)`` index arrays into ``labels`` and 1.0 / 0.0 targets; at most
     ``2 * per_example * len(labels)`` pairs.
 
@@ -100,13 +104,14 @@ def sample_pairs(labels: np.ndarray, per_example: int, rng: np.random.Generator)
     for i, y in enumerate(labels):
         same = np.flatnonzero((labels == y) & (np.arange(len(labels)) != i))
         other = np.flatnonzero(labels != y)
-        for partners, value in ((same, 1.0), (other, 0.0)):
-            if len(partners):
-                picked = rng.choice(partners, size=min(per_example, len(partners)), replace=False)
-                a += [i] * len(picked)
-                b += picked.tolist()
-                target += [value] * len(picked)
-    return np.asarray(a), np.asarray(b), np.asarray(target, dtype=np.float32)
+        n_pos = min(per_example, len(same))
+        n_neg = min(n_pos if balanced and n_pos else per_example, len(other))
+        for partners, n, value in ((same, n_pos, 1.0), (other, n_neg, 0.0)):
+            picked = rng.choice(partners, size=n, replace=False) if n else np.empty(0, dtype=np.int64)
+            a += [i] * len(picked)
+            b += picked.tolist()
+            target += [value] * len(picked)
+    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), np.asarray(target, dtype=np.float32)
 
 
 def pair_batches(labels: np.ndarray, config: SetFitConfig, steps: int) -> Iterator[tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
@@ -114,7 +119,7 @@ def pair_batches(labels: np.ndarray, config: SetFitConfig, steps: int) -> Iterat
     rng = np.random.default_rng(config.seed)
     for _ in range(steps):
         rows = class_balanced_batch(labels, config.batch_examples, rng)
-        yield rows, sample_pairs(labels[rows], config.pairs_per_example, rng)
+        yield rows, sample_pairs(labels[rows], config.pairs_per_example, rng, config.balanced_pairs)
 
 
 # --- the encoder: frozen prefix run once, trainable top ---------------------------------------
