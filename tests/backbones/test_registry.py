@@ -246,3 +246,17 @@ def test_weights_random_gives_a_random_init_key():
     bb = create_backbone("test_cnn", weights="random")
     assert bb.weights_sha256 == "random"
     assert np.isfinite(bb.feature_dim)
+
+
+@pytest.mark.parametrize("name", ["test_cnn", "test_text", "test_audio"])
+def test_building_a_test_backbone_leaves_the_global_rng_alone(name):
+    import torch
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    first = create_backbone(name)
+    assert torch.equal(torch.rand(3), expected)  # the caller's stream is untouched
+    second = create_backbone(name)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)  # and the seeded "pretrained" weights are still the same each time

@@ -93,6 +93,13 @@ def test_constant_features_do_not_produce_nans():
     assert np.isfinite(head.predict_proba(x)).all()
 
 
+def test_a_feature_constant_up_to_float_noise_is_left_out():
+    x, y = blobs(10, 2)
+    x[:, 2] = 0.5 + 5e-8 * np.random.default_rng(1).normal(size=len(x))  # minilm_l6 has one such dimension
+    head = fit_probe(x, y, None, None, 2).head
+    assert head.scale[2] == 1.0 and np.all(head.weight[:, 2] == 0.0)
+
+
 def test_head_round_trips_through_float32_tensors():
     x, y = blobs(10, 3)
     head = fit_probe(x, y, None, None, 3).head

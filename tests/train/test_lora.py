@@ -139,6 +139,8 @@ def test_finetune_cli_takes_a_lora_rank(tiny_bert, topics, tmp_path):
                                       "--epochs", "1", "--lora", "2", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads((out / "config.json").read_text())["backbone"]["lora"]["r"] == 2
+    card = (out / "README.md").read_text()
+    assert "- lora" in card and "LoRA adapters (rank 2" in card  # the card says the base weights are needed
     assert CliRunner().invoke(app, ["finetune", str(topics), "--lora", "-1", "--out", str(out)]).exit_code == 2
 
 

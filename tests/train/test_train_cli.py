@@ -25,3 +25,33 @@ def test_unknown_schedule_is_a_usage_error(colour_images, tmp_path):
                                  "--out", str(tmp_path / "m")])
     assert result.exit_code == 2
     assert "unknown schedule" in result.output
+
+
+def test_fit_tries_probe_then_schedules_and_keeps_the_best_on_validation(colour_images, tmp_path):
+    from safetensors.torch import save_file
+
+    import graft
+
+    weights = tmp_path / "w.safetensors"  # "pretrained" weights given as a file, as a user would
+    save_file(graft.create_backbone("test_cnn", seed=7).state_dict(), str(weights))
+    out = tmp_path / "fit"
+    result = runner.invoke(app, ["fit", str(colour_images), "--backbone", "test_cnn", "--weights", str(weights),
+                                 "--epochs", "2", "--time-budget", "600", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    tried = {c["method"]: c for c in report["candidates"]}
+    assert set(tried) == {"probe", "lp-ft", "fastai"}
+    best = max(tried.values(), key=lambda c: c["val_accuracy"])
+    assert tried[report["chosen"]]["val_accuracy"] == best["val_accuracy"] and report["chosen"] in report["reason"]
+    saved = graft.load(out)
+    assert saved.lineage["fit"]["chosen"] == report["chosen"]
+    assert saved.config.backbone.weights_sha256 != graft.create_backbone("test_cnn").weights_sha256  # not the default init
+    assert saved.lineage["metrics"]["val"]["accuracy"] == best["val_accuracy"]
+
+
+def test_fit_with_no_budget_left_keeps_the_probe_and_says_what_it_skipped(colour_images, tmp_path):
+    from graft.train.finetune import fit
+
+    model, report = fit(colour_images, backbone="test_cnn", time_budget=0.0)
+    assert report["chosen"] == "probe" and model.config.method == "probe"
+    assert [c.get("skipped") for c in report["candidates"][1:]] == ["time budget used up"] * 2

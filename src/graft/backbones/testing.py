@@ -6,9 +6,10 @@ head, so every code path written against the interface can be exercised without 
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -20,9 +21,13 @@ from graft.backbones.vision import SequentialImageBackbone
 from graft.backbones.weights import load_into, load_state_dict, sha256_file
 
 
-def _seeded(seed: int, random_init: bool = False) -> None:
-    # "pretrained" test weights come from `seed`; random init (the scratch baseline) must differ
-    torch.manual_seed(seed + (1_000_003 if random_init else 0))
+@contextlib.contextmanager
+def _seeded(seed: int, random_init: bool = False) -> Iterator[None]:
+    """"Pretrained" test weights come from ``seed``; random init (the scratch baseline) must differ.
+    The caller's global RNG state is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + (1_000_003 if random_init else 0))
+        yield
 
 
 def _finish(backbone: Backbone, weights: Path | None, random_init: bool, tag: str) -> Backbone:
@@ -38,15 +43,15 @@ def build_test_cnn(spec: BackboneSpec, weights: Path | None, allow_download: boo
                    random_init: bool = False, image_size: int | None = None, seed: int = 0, **_: Any) -> Backbone:
     if image_size is not None:
         spec = spec.with_input(image_size=int(image_size))
-    _seeded(seed, random_init)
-    stages = [
-        ("stem", nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU())),
-        ("stage1", nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())),
-        ("stage2", nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())),
-    ]
-    # LayerNorm keeps the random features at unit scale, like a pretrained network's
-    pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.LayerNorm(16, elementwise_affine=False))
-    bb = SequentialImageBackbone(spec, stages, pooling, nn.Linear(16, 5))
+    with _seeded(seed, random_init):
+        stages = [
+            ("stem", nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU())),
+            ("stage1", nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())),
+            ("stage2", nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())),
+        ]
+        # LayerNorm keeps the random features at unit scale, like a pretrained network's
+        pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.LayerNorm(16, elementwise_affine=False))
+        bb = SequentialImageBackbone(spec, stages, pooling, nn.Linear(16, 5))
     bb.source_classes = [f"source{i}" for i in range(5)]
     return _finish(bb, weights, random_init, f"test-seed{seed}")
 
@@ -101,8 +106,9 @@ class TestTextBackbone(Backbone):
 
 def build_test_text(spec: BackboneSpec, weights: Path | None, allow_download: bool,
                     random_init: bool = False, seed: int = 0, **_: Any) -> Backbone:
-    _seeded(seed, random_init)
-    return _finish(TestTextBackbone(spec), weights, random_init, f"test-seed{seed}")
+    with _seeded(seed, random_init):
+        bb = TestTextBackbone(spec)
+    return _finish(bb, weights, random_init, f"test-seed{seed}")
 
 
 class TestAudioBackbone(Backbone):
@@ -138,5 +144,6 @@ class TestAudioBackbone(Backbone):
 
 def build_test_audio(spec: BackboneSpec, weights: Path | None, allow_download: bool,
                      random_init: bool = False, seed: int = 0, **_: Any) -> Backbone:
-    _seeded(seed, random_init)
-    return _finish(TestAudioBackbone(spec), weights, random_init, f"test-seed{seed}")
+    with _seeded(seed, random_init):
+        bb = TestAudioBackbone(spec)
+    return _finish(bb, weights, random_init, f"test-seed{seed}")

@@ -58,7 +58,8 @@ def finetune(
 def fit(
     data: Path = typer.Argument(..., help="Dataset folder or table file."),
     out_dir: Path = typer.Option(..., "--out", help="Model directory to write."),
-    backbone: str = BACKBONE, image_size: Optional[int] = IMAGE_SIZE,
+    backbone: str = BACKBONE, weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE,
+    allow_download: bool = DOWNLOAD,
     time_budget: float = typer.Option(900.0, "--time-budget", help="Seconds for the whole search."),
     epochs: int = typer.Option(8, "--epochs", help="Epochs per fine-tuning schedule tried."),
     json_: bool = JSON,
@@ -67,7 +68,8 @@ def fit(
     validation favours and says why."""
     from graft.train.finetune import fit as run_fit
 
-    _, report = out.run(lambda: run_fit(data, out=out_dir, backbone=backbone, time_budget=time_budget,
+    _, report = out.run(lambda: run_fit(data, out=out_dir, backbone=backbone, weights=weights,
+                                        allow_download=allow_download, time_budget=time_budget,
                                         image_size=image_size, epochs=epochs, progress=not json_))
     if json_:
         return out.emit_json(report | {"model": str(out_dir)})

@@ -58,8 +58,12 @@ def _fit_one(x: np.ndarray, y: np.ndarray, C: float, config: ProbeConfig, n_clas
 
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
-    scale[scale < 1e-8] = 1.0
+    # A feature constant up to float noise (minilm_l6 has one, std 1e-8 among stds ~0.04) would get a
+    # huge standardisation factor; it is left out instead (zero column, so its weight fits to zero).
+    dead = scale <= max(1e-12, 1e-4 * float(np.median(scale)))
+    scale[dead] = 1.0
     z = (x - mean) / scale
+    z[:, dead] = 0.0
     clf = LogisticRegression(C=C, max_iter=config.max_iter, class_weight=config.class_weight)
     with warnings.catch_warnings(), _blas_threads_for(z):
         warnings.simplefilter("ignore")  # convergence warnings: max_iter is a deliberate budget

@@ -17,7 +17,8 @@ def render_card(config: ModelConfig, lineage: dict[str, Any]) -> str:
     metrics = lineage.get("metrics", {})
     front = ["---", "library_name: graft", f"base_model: {config.backbone.name}",
              f"license: {_licence_id(config.backbone.license)}", "pipeline_tag: " + _pipeline(config.backbone.modality)]
-    front += _yaml_list("tags", ["graft", "transfer-learning", config.method.split(":")[0]])
+    lora = config.backbone.lora
+    front += _yaml_list("tags", ["graft", "transfer-learning", config.method.split(":")[0]] + (["lora", "peft"] if lora else []))
     front += _yaml_list("datasets", [str(data.get("source", "unknown"))])
     if metrics:
         front += ["model-index:", f"- name: {config.backbone.name}-{config.method.replace(':', '-')}", "  results:",
@@ -33,6 +34,15 @@ def render_card(config: ModelConfig, lineage: dict[str, Any]) -> str:
         f"Made with [graft](https://github.com/graft-ml/graft) by **{config.method}** on top of the pretrained "
         f"backbone `{config.backbone.name}` (weights sha256 `{config.backbone.weights_sha256[:16]}…`).",
         "",
+    ]
+    if lora:
+        body += [
+            f"This folder holds only LoRA adapters (rank {lora.get('r')}, alpha {lora.get('alpha')}, on "
+            f"{', '.join(f'`{t}`' for t in lora.get('targets') or []) or 'the attention projections'}) and the head: "
+            f"loading rebuilds `{config.backbone.name}` from its own weights (sha256 checked) and adds them.",
+            "",
+        ]
+    body += [
         "## Classes",
         ", ".join(f"`{c}`" for c in config.classes),
         "",

@@ -38,10 +38,7 @@ def _probe_head(config: "TrainConfig") -> Any:
     def init(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
              n_classes: int) -> tuple[np.ndarray, np.ndarray]:
         head = fit_probe(x_train, y_train, x_val, y_val, n_classes, ProbeConfig(refit_on_val=False)).head
-        # A feature constant up to float noise (minilm_l6 has one: std 1e-8) gets a huge standardisation
-        # factor; folded into the layer, the first backbone update would blow up the logits. Drop it.
-        live = head.scale > 1e-3 * np.median(head.scale)
-        weight = np.where(live, head.weight / head.scale, 0.0)  # fold the standardisation into the linear layer
+        weight = head.weight / head.scale  # fold the standardisation into the linear layer (constant features weigh 0)
         bias = head.bias - weight @ head.mean
         return weight, bias
 
@@ -190,6 +187,8 @@ def fit(
     *,
     out: str | Path | None = None,
     backbone: str = "mobilenet_v2",
+    weights: str | Path | None = None,
+    allow_download: bool = False,
     time_budget: float = 900.0,
     image_size: int | None = None,
     schedules: tuple[str, ...] = ("lp-ft", "fastai"),
@@ -210,7 +209,8 @@ def fit(
     ds = as_dataset(data, **read_options)
     started = time.perf_counter()
     candidates: list[dict[str, Any]] = []
-    best_model = probe(ds, backbone, image_size=image_size, progress=progress)
+    best_model = probe(ds, backbone, weights=weights, image_size=image_size, allow_download=allow_download,
+                       progress=progress)
     candidates.append(_candidate("probe", best_model, time.perf_counter() - started))
     for schedule in schedules:
         left = time_budget - (time.perf_counter() - started)
@@ -218,8 +218,8 @@ def fit(
             candidates.append({"method": schedule, "skipped": "time budget used up"})
             continue
         t0 = time.perf_counter()
-        model = finetune(ds, backbone, schedule, image_size=image_size, progress=progress,
-                         config=TrainConfig(epochs=epochs, time_budget=left))
+        model = finetune(ds, backbone, schedule, weights=weights, image_size=image_size, allow_download=allow_download,
+                         progress=progress, config=TrainConfig(epochs=epochs, time_budget=left))
         candidates.append(_candidate(schedule, model, time.perf_counter() - t0))
         if candidates[-1]["val_accuracy"] > max(c.get("val_accuracy", -1) for c in candidates[:-1]):
             best_model = model
