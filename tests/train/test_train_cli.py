@@ -55,3 +55,9 @@ def test_fit_with_no_budget_left_keeps_the_probe_and_says_what_it_skipped(colour
     model, report = fit(colour_images, backbone="test_cnn", time_budget=0.0)
     assert report["chosen"] == "probe" and model.config.method == "probe"
     assert [c.get("skipped") for c in report["candidates"][1:]] == ["time budget used up"] * 2
+
+
+def test_out_of_range_training_settings_are_usage_errors_naming_the_setting(colour_images, tmp_path):
+    result = runner.invoke(app, ["finetune", str(colour_images), "--backbone", "test_cnn", "--crop-scale", "1.5",
+                                 "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2 and "crop_scale=1.5" in result.output

@@ -74,3 +74,15 @@ def test_scratch_schedule_starts_from_random_weights(colour_images):
     assert any(not torch.equal(pretrained[k], v) for k, v in trainer.model.backbone.state_dict().items()
                if k.endswith("weight"))
     assert not trainer.model.freeze_bn_stats  # random-init BatchNorm must learn its statistics
+
+
+def test_image_augmentation_follows_its_settings():
+    from graft.train.augment import augment_batch
+
+    x = torch.rand(4, 3, 16, 16)
+    same = augment_batch(x, "image", torch.Generator().manual_seed(0),
+                         TrainConfig(hflip=False, crop_scale=1.0, color_jitter=0.0))
+    assert torch.allclose(same, x, atol=1e-6)  # every transform switched off: the input comes back
+    a = augment_batch(x, "image", torch.Generator().manual_seed(0), TrainConfig())
+    b = augment_batch(x, "image", torch.Generator().manual_seed(0), TrainConfig())
+    assert torch.equal(a, b) and not torch.allclose(a, x)  # seeded, and the defaults change the images

@@ -26,6 +26,8 @@ def finetune(
     seed: int = typer.Option(0, "--seed"),
     no_augment: bool = typer.Option(False, "--no-augment", help="Train on the inputs as they are."),
     no_flip: bool = typer.Option(False, "--no-flip", help="No horizontal flips (text-like images, digits)."),
+    crop_scale: float = typer.Option(0.6, "--crop-scale", help="Random resized crop: smallest area kept (1.0: no crop)."),
+    color_jitter: float = typer.Option(0.2, "--color-jitter", help="Brightness/contrast jitter ± this fraction (0: off)."),
     label_smoothing: float = typer.Option(0.1, "--label-smoothing"),
     l2sp: float = typer.Option(0.0, "--l2sp", help="L2-SP strength toward the pretrained weights."),
     patience: int = typer.Option(3, "--patience", help="Early stopping patience in epochs (0: off)."),
@@ -39,9 +41,10 @@ def finetune(
     from graft.train.config import TrainConfig
     from graft.train.finetune import finetune as run_finetune
 
-    config = TrainConfig(schedule=schedule, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, augment=not no_augment,
-                         hflip=not no_flip, label_smoothing=label_smoothing, l2sp=l2sp, early_stopping=patience,
-                         lora=lora)
+    config = out.run(lambda: TrainConfig(
+        schedule=schedule, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, augment=not no_augment, hflip=not no_flip,
+        crop_scale=crop_scale, color_jitter=color_jitter, label_smoothing=label_smoothing, l2sp=l2sp,
+        early_stopping=patience, lora=lora))
     model = out.run(lambda: run_finetune(data, backbone, schedule, out=out_dir, config=config, weights=weights,
                                          image_size=image_size, allow_download=allow_download, resume=resume,
                                          progress=not json_))

@@ -3,16 +3,20 @@ resumed run draws exactly the same augmentations."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+if TYPE_CHECKING:
+    from graft.train.config import TrainConfig
 
-def augment_batch(batch: Any, modality: str, generator: torch.Generator, hflip: bool = True) -> Any:
-    """Images: random resized crop (scale 0.6–1), horizontal flip, brightness/contrast jitter.
-    Audio: gaussian noise, random time shift. Text: unchanged."""
+
+def augment_batch(batch: Any, modality: str, generator: torch.Generator, config: "TrainConfig") -> Any:
+    """Images: random resized crop (area ``config.crop_scale``–1), horizontal flip (``config.hflip``),
+    brightness/contrast jitter (±``config.color_jitter``). Audio: gaussian noise, random time shift,
+    SpecAugment masks. Text: unchanged."""
     if modality == "image" and isinstance(batch, torch.Tensor) and batch.ndim == 4:
-        return _images(batch, generator, hflip)
+        return _images(batch, generator, config.hflip, config.crop_scale, config.color_jitter)
     if modality == "audio" and isinstance(batch, torch.Tensor):
         return _audio(batch, generator)
     return batch
@@ -22,10 +26,10 @@ def _rand(generator: torch.Generator, *shape: int) -> torch.Tensor:
     return torch.rand(*shape, generator=generator)
 
 
-def _images(x: torch.Tensor, g: torch.Generator, hflip: bool) -> torch.Tensor:
+def _images(x: torch.Tensor, g: torch.Generator, hflip: bool, crop_scale: float, jitter: float) -> torch.Tensor:
     n, _, h, w = x.shape
     out = torch.empty_like(x)
-    scales = 0.6 + 0.4 * _rand(g, n)
+    scales = crop_scale + (1 - crop_scale) * _rand(g, n)
     ratios = torch.exp((torch.log(torch.tensor(4 / 3)) * (2 * _rand(g, n) - 1)))
     offsets = _rand(g, n, 2)
     flips = _rand(g, n) < 0.5
@@ -35,11 +39,13 @@ def _images(x: torch.Tensor, g: torch.Generator, hflip: bool) -> torch.Tensor:
         cw = max(1, min(w, int(round((area * float(ratios[i])) ** 0.5))))
         top = int(float(offsets[i, 0]) * (h - ch))
         left = int(float(offsets[i, 1]) * (w - cw))
-        crop = x[i: i + 1, :, top: top + ch, left: left + cw]
-        img = torch.nn.functional.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)[0]
+        img = x[i]
+        if crop_scale < 1:
+            crop = x[i: i + 1, :, top: top + ch, left: left + cw]
+            img = torch.nn.functional.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)[0]
         out[i] = img.flip(-1) if hflip and bool(flips[i]) else img
-    brightness = (0.8 + 0.4 * _rand(g, n)).view(n, 1, 1, 1)
-    contrast = (0.8 + 0.4 * _rand(g, n)).view(n, 1, 1, 1)
+    brightness = (1 - jitter + 2 * jitter * _rand(g, n)).view(n, 1, 1, 1)
+    contrast = (1 - jitter + 2 * jitter * _rand(g, n)).view(n, 1, 1, 1)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     return (out - mean) * contrast + mean * brightness
 

@@ -24,6 +24,8 @@ class TrainConfig:
     freeze_bn_stats: bool = field(default=True, metadata={"help": "keep pretrained BatchNorm statistics (small batches estimate them badly); off for scratch"})
     augment: bool = field(default=True, metadata={"help": "per-modality augmentation of training inputs"})
     hflip: bool = field(default=True, metadata={"help": "random horizontal flips (images); off for text-like images such as digits"})
+    crop_scale: float = field(default=0.6, metadata={"help": "random resized crop: smallest area kept (images; 1.0: no crop)"})
+    color_jitter: float = field(default=0.2, metadata={"help": "brightness and contrast jitter, ± this fraction (images; 0: off)"})
     early_stopping: int = field(default=3, metadata={"help": "epochs without improvement before stopping (0: never)"})
     metric: Metric = field(default="accuracy", metadata={"help": "validation metric for early stopping and the best epoch"})
     seed: int = field(default=0, metadata={"help": "seed for init, data order and augmentation"})
@@ -39,3 +41,18 @@ class TrainConfig:
                                                                  "(they start at zero and want larger steps than full fine-tuning)"})
     lora_targets: list[str] | None = field(default=None, metadata={"help": "module names to adapt (None: the attention "
                                                                              "query/value projections, found by name)"})
+
+    def __post_init__(self) -> None:
+        from graft.errors import UsageError
+
+        checks = {
+            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr >= 0,
+            "weight_decay": self.weight_decay >= 0, "label_smoothing": 0 <= self.label_smoothing < 1,
+            "l2sp": self.l2sp >= 0, "dropout": 0 <= self.dropout < 1, "crop_scale": 0 < self.crop_scale <= 1,
+            "color_jitter": 0 <= self.color_jitter < 1, "early_stopping": self.early_stopping >= 0, "lora": self.lora >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            help_ = {name: TrainConfig.__dataclass_fields__[name].metadata.get("help", "") for name in bad}
+            raise UsageError("invalid training settings: " + "; ".join(
+                f"{name}={getattr(self, name)!r} ({help_[name] or 'out of range'})" for name in bad))

@@ -13,6 +13,7 @@ from graft.backbones.base import Backbone
 from graft.features.extract import extract, iterate_batches
 from graft.features.store import FeatureStore
 from graft.train.augment import augment_batch
+from graft.train.config import TrainConfig
 
 
 @dataclass
@@ -52,16 +53,17 @@ def cached_outputs(backbone: Backbone, key: str, split: Split, stop: int, store:
     return store.gather(cache_key, split.hashes)
 
 
-def raw_batches(backbone: Backbone, split: Split, order: np.ndarray, batch_size: int, augment: bool,
-                seed: int, epoch: int, hflip: bool, num_workers: int = 0) -> Iterator[tuple[Any, np.ndarray]]:
-    """(batch, indices) in ``order``, preprocessed, augmented with a generator seeded by
-    (seed, epoch, batch) so that a resumed epoch sees the same augmentations."""
+def raw_batches(backbone: Backbone, split: Split, order: np.ndarray, config: TrainConfig, epoch: int,
+                augment: bool) -> Iterator[tuple[Any, np.ndarray]]:
+    """(batch, indices) in ``order``, preprocessed, and when ``augment`` augmented as ``config`` says
+    with a generator seeded by (seed, epoch, batch) so that a resumed epoch sees the same augmentations."""
     items = [split.items[i] for i in order]
-    for b, batch in enumerate(iterate_batches(backbone, items, batch_size, num_workers or None)):
-        idx = order[b * batch_size: (b + 1) * batch_size]
+    size = config.batch_size
+    for b, batch in enumerate(iterate_batches(backbone, items, size, config.num_workers or None)):
+        idx = order[b * size: (b + 1) * size]
         if augment:
-            g = torch.Generator().manual_seed(hash((seed, epoch, b)) % (2**63))
-            batch = augment_batch(batch, backbone.modality, g, hflip)
+            g = torch.Generator().manual_seed(hash((config.seed, epoch, b)) % (2**63))
+            batch = augment_batch(batch, backbone.modality, g, config)
         yield batch, idx
 
 

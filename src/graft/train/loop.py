@@ -196,9 +196,7 @@ class Trainer:
     def _batches(self, split: Split, inputs: Inputs, order: np.ndarray, training: bool, epoch: int) -> Iterator[tuple[Any, np.ndarray]]:
         if inputs.arrays is not None:
             return array_batches(inputs.arrays, order, self.config.batch_size)
-        return raw_batches(self.model.backbone, split, order, self.config.batch_size,
-                           training and self.config.augment, self.config.seed, epoch, self.config.hflip,
-                           self.config.num_workers)
+        return raw_batches(self.model.backbone, split, order, self.config, epoch, training and self.config.augment)
 
     def _train_epoch(self, phase: Phase, within: int) -> float:
         start = self._start(phase)

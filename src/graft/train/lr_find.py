@@ -74,8 +74,7 @@ def lr_find(trainer: Any, config: LRFindConfig | None = None) -> LRFindResult:
     while step < config.steps:
         order = np.random.default_rng((trainer.config.seed, epoch)).permutation(len(trainer.train_split.items))
         batches = (array_batches(inputs.arrays, order, trainer.config.batch_size) if inputs.arrays is not None else
-                   raw_batches(model.backbone, trainer.train_split, order, trainer.config.batch_size,
-                               trainer.config.augment, trainer.config.seed, epoch, trainer.config.hflip))
+                   raw_batches(model.backbone, trainer.train_split, order, trainer.config, epoch, trainer.config.augment))
         for batch, idx in batches:
             lr = config.start_lr * ratio ** step
             for group in optimizer.param_groups:
