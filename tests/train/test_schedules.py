@@ -25,6 +25,12 @@ def test_lpft_starts_from_a_probe_and_finetunes_everything_at_a_low_lr():
     assert phase.head_lr == pytest.approx(1e-4) and phase.group_lrs[0] < phase.group_lrs[-1]
 
 
+def test_lpft_can_keep_the_groups_nearest_the_input_frozen():
+    (phase,) = plan("lp-ft", 3, 4, 1e-3, {"frozen_groups": 2})
+    assert phase.trainable == [2, 3] and phase.probe_init
+    assert plan("lp-ft", 3, 4, 1e-3, {"frozen_groups": 9})[0].trainable == []  # never more than there are
+
+
 def test_unknown_schedule_and_option_are_usage_errors():
     with pytest.raises(UsageError, match="unknown schedule"):
         plan("nope", 3, 2, 1e-3)

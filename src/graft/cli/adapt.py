@@ -6,35 +6,18 @@ torch or numpy at module level, so ``graft --help`` stays fast.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
 
 from graft.cli import output as out
-from graft.cli.app import DOWNLOAD, IMAGE_SIZE, JSON, WEIGHTS, app
+from graft.cli.app import DOWNLOAD, IMAGE_SIZE, JSON, WEIGHTS, app, parse_options
 
 DRIFT_EXIT_CODE = 3
 BACKBONE_OPT = typer.Option(None, "--backbone", "-b", help="Zoo name (see `graft models`); default mobilenet_v2, "
                             "or the backbone that made .npy embeddings files.")
 BACKBONE_REQ = typer.Option("mobilenet_v2", "--backbone", "-b", help="Zoo name (see `graft models`).")
-
-
-def parse_options(pairs: List[str] | None) -> dict[str, Any]:
-    """``["eps=0.1", "balance=equal"]`` → ``{"eps": 0.1, "balance": "equal"}`` (values read as JSON when they parse)."""
-    from graft.errors import UsageError
-
-    options: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--option takes KEY=VALUE, got {pair!r}")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
 
 
 def _train_config(epochs: Optional[int], batch_size: Optional[int], lr: Optional[float]) -> Any:

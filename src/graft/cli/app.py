@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import typer
 
 from graft.cli import output as out
@@ -28,3 +31,19 @@ VERBOSE = typer.Option(False, "--verbose", "-v", help="Log progress details.")
 @app.callback()
 def _main(verbose: bool = VERBOSE) -> None:
     out.setup_logging(verbose)
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``["eps=0.1", "balance=equal"]`` → ``{"eps": 0.1, "balance": "equal"}`` (values read as JSON when they parse)."""
+    from graft.errors import UsageError
+
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option takes KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options

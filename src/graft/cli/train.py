@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from graft.cli import output as out
-from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, WEIGHTS, app
+from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, WEIGHTS, app, parse_options
 
 SCHEDULE_HELP = "lp-ft (probe, then fine-tune all at a low LR) | gradual (ULMFiT) | fastai | full | scratch (random init baseline)"
 
@@ -20,6 +20,8 @@ def finetune(
     backbone: str = BACKBONE, weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE,
     allow_download: bool = DOWNLOAD,
     schedule: str = typer.Option("lp-ft", "--schedule", help=SCHEDULE_HELP),
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="The schedule's own setting, KEY=VALUE "
+                                               "(repeatable), e.g. frozen_groups=3 (lp-ft), freeze_epochs=2 (fastai)."),
     epochs: int = typer.Option(6, "--epochs"),
     lr: float = typer.Option(1e-3, "--lr", help="Peak LR of the head; backbone groups get lower, per the schedule."),
     batch_size: int = typer.Option(32, "--batch-size"),
@@ -46,6 +48,7 @@ def finetune(
         crop_scale=crop_scale, color_jitter=color_jitter, label_smoothing=label_smoothing, l2sp=l2sp,
         early_stopping=patience, lora=lora))
     model = out.run(lambda: run_finetune(data, backbone, schedule, out=out_dir, config=config, weights=weights,
+                                         schedule_options=parse_options(option),
                                          image_size=image_size, allow_download=allow_download, resume=resume,
                                          progress=not json_))
     settings = model.lineage.get("settings", {})

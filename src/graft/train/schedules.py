@@ -34,6 +34,8 @@ class LPFTConfig:
 
     finetune_lr_factor: float = field(default=0.1, metadata={"help": "fine-tuning LR = lr × this"})
     layer_decay: float = field(default=0.8, metadata={"help": "LR multiplier per group going toward the input"})
+    frozen_groups: int = field(default=0, metadata={"help": "groups nearest the input kept frozen (their outputs "
+                                                           "are cached when inputs repeat)"})
 
 
 @dataclass
@@ -79,8 +81,9 @@ def _decay(n: int, top_lr: float, factor: float) -> list[float]:
 
 def _lpft(cfg: LPFTConfig, epochs: int, n: int, lr: float) -> list[Phase]:
     ft_lr = lr * cfg.finetune_lr_factor
-    return [Phase("finetune", epochs, list(range(n)), ft_lr, _decay(n, ft_lr, 1 / cfg.layer_decay), "cosine", 0.1,
-                  probe_init=True)]
+    frozen = min(max(cfg.frozen_groups, 0), n)
+    return [Phase("finetune", epochs, list(range(frozen, n)), ft_lr, _decay(n, ft_lr, 1 / cfg.layer_decay), "cosine",
+                  0.1, probe_init=True)]
 
 
 def _gradual(cfg: GradualConfig, epochs: int, n: int, lr: float) -> list[Phase]:
