@@ -31,6 +31,7 @@ def test_fit_tries_probe_then_schedules_and_keeps_the_best_on_validation(colour_
     from safetensors.torch import save_file
 
     import graft
+    from graft.train.finetune import choose
 
     weights = tmp_path / "w.safetensors"  # "pretrained" weights given as a file, as a user would
     save_file(graft.create_backbone("test_cnn", seed=7).state_dict(), str(weights))
@@ -40,13 +41,26 @@ def test_fit_tries_probe_then_schedules_and_keeps_the_best_on_validation(colour_
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout[result.stdout.index("{"):])
     tried = {c["method"]: c for c in report["candidates"]}
-    assert set(tried) == {"probe", "lp-ft", "fastai"}
-    best = max(tried.values(), key=lambda c: c["val_accuracy"])
-    assert tried[report["chosen"]]["val_accuracy"] == best["val_accuracy"] and report["chosen"] in report["reason"]
+    assert set(tried) == {"probe", "lp-ft", "fastai"} and all(c["n_val"] > 0 for c in tried.values())
+    assert (report["chosen"], report["reason"]) == choose(report["candidates"], ["lp-ft", "fastai", "probe"])
     saved = graft.load(out)
     assert saved.lineage["fit"]["chosen"] == report["chosen"]
     assert saved.config.backbone.weights_sha256 != graft.create_backbone("test_cnn").weights_sha256  # not the default init
-    assert saved.lineage["metrics"]["val"]["accuracy"] == best["val_accuracy"]
+    assert saved.lineage["metrics"]["val"]["accuracy"] == tried[report["chosen"]]["val_accuracy"]
+
+
+def test_fit_keeps_the_preferred_method_unless_another_is_clearly_better_on_validation():
+    from graft.train.finetune import choose
+
+    def rows(**val):
+        return [{"method": m, "val_accuracy": v, "n_val": 100, "seconds": 1.0} for m, v in val.items()]
+
+    order = ["lp-ft", "fastai", "probe"]  # se at 0.80 with n=100: 0.04
+    assert choose(rows(probe=0.83, **{"lp-ft": 0.80}, fastai=0.79), order)[0] == "lp-ft"  # within noise
+    assert choose(rows(probe=0.85, **{"lp-ft": 0.80}, fastai=0.79), order)[0] == "probe"  # clearly better
+    assert choose(rows(probe=0.85, **{"lp-ft": 0.80}, fastai=0.90), order)[0] == "fastai"  # the best of the clear ones
+    chosen, reason = choose(rows(probe=0.9), order)  # nothing else was run (budget)
+    assert chosen == "probe" and "preferred" in reason
 
 
 def test_fit_with_no_budget_left_keeps_the_probe_and_says_what_it_skipped(colour_images, tmp_path):

@@ -67,7 +67,9 @@ def fit(
     backbone: str = BACKBONE, weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE,
     allow_download: bool = DOWNLOAD,
     time_budget: float = typer.Option(900.0, "--time-budget", help="Seconds for the whole search."),
-    epochs: int = typer.Option(8, "--epochs", help="Epochs per fine-tuning schedule tried."),
+    epochs: int = typer.Option(10, "--epochs", help="Epochs per fine-tuning schedule tried."),
+    augment: bool = typer.Option(False, "--augment", help="Augment training inputs (off: short runs on small data "
+                                                         "fit better without)."),
     json_: bool = JSON,
 ) -> None:
     """The automatic path: a probe first, then fine-tuning within the time budget; keeps whichever
@@ -76,7 +78,8 @@ def fit(
 
     _, report = out.run(lambda: run_fit(data, out=out_dir, backbone=backbone, weights=weights,
                                         allow_download=allow_download, time_budget=time_budget,
-                                        image_size=image_size, epochs=epochs, progress=not json_))
+                                        image_size=image_size, epochs=epochs, augment=augment,
+                                        progress=not json_))
     if json_:
         return out.emit_json(report | {"model": str(out_dir)})
     out.table(f"graft fit {backbone} ({report['seconds']} s of {time_budget:.0f} s)", ["method", "val acc", "test acc", "seconds", "note"],

@@ -197,10 +197,14 @@ def fit_schedules() -> tuple[str, ...]:
 def _pick_schedule(setup: Setup, schedule: str | None, seed: int) -> tuple[str, dict[str, Any], Run]:
     if schedule is not None:
         return schedule, {"how": "given", "schedule": schedule}, run_schedule(setup, schedule, seed)
+    from graft.train.finetune import choose
+
     tried = {name: run_schedule(setup, name, seed) for name in fit_schedules()}
-    # graft fit's rule: best validation score, the faster run on a tie
-    chosen = max(tried, key=lambda n: (tried[n].val, -tried[n].seconds))
-    how = f"as graft fit would: each schedule trained with seed {seed}, best validation {setup.metric} wins"
+    # graft fit's rule: the preferred schedule unless another is clearly (one standard error) better on val
+    n_val = len(setup.data.val)
+    rows = [{"method": n, "val_accuracy": r.val, "n_val": n_val, "seconds": r.seconds} for n, r in tried.items()]
+    chosen, reason = choose(rows, preference=list(tried))
+    how = f"as graft fit would: each schedule trained with seed {seed}; {reason}"
     selection = {"how": how, "schedule": chosen, "validation": {n: r.val for n, r in tried.items()}}
     for name, run in tried.items():
         if name != chosen:
