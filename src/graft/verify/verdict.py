@@ -200,7 +200,8 @@ def _pick_schedule(setup: Setup, schedule: str | None, seed: int) -> tuple[str, 
     from graft.train.finetune import choose
 
     tried = {name: run_schedule(setup, name, seed) for name in fit_schedules()}
-    # graft fit's rule: the preferred schedule unless another is clearly (one standard error) better on val
+    # graft fit's rule among schedules: the preferred one unless another is clearly (one standard error)
+    # better on val; the probe is its own arm here, so it takes no part in the choice
     n_val = len(setup.data.val)
     rows = [{"method": n, "val_accuracy": r.val, "n_val": n_val, "seconds": r.seconds} for n, r in tried.items()]
     chosen, reason = choose(rows, preference=list(tried))
