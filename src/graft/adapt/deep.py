@@ -217,7 +217,7 @@ def _package_deep(domains: "Domains", config: "AdaptConfig", train_config: "Trai
     from graft.api import _package, reference_sample
     from graft.features.extract import embed_items
     from graft.heads.linear import LinearHead
-    from graft.train.finetune import _state_hash
+    from graft.backbones.weights import state_sha256
 
     model = trainer.model.eval()
     bb = model.backbone
@@ -240,7 +240,7 @@ def _package_deep(domains: "Domains", config: "AdaptConfig", train_config: "Trai
     saved = _package(domains.source, domains.backbone, weights, image_size, head, f"adapt:{config.method}", settings,
                      metrics, head_config={"type": "linear", "dropout": train_config.dropout}, backbone_state=state,
                      adaptation=_adaptation_record(domains, config, info))
-    saved.config.backbone.weights_sha256 = _state_hash(state)
+    saved.config.backbone.weights_sha256 = state_sha256(state)
     saved.config.backbone.weights_file = None
     saved.reference = reference_sample(Xt, head.predict_proba(Xt), seed=config.seed)
     report = {**_report_base(domains, config, info, int(np.sum(domains.source.labels >= 0)), len(domains.target)),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from graft.errors import WeightsError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from graft.backbones.spec import BackboneSpec, WeightSource
@@ -47,6 +48,17 @@ def sha256_file(path: str | Path) -> str:
     """SHA-256 of a file (memoised on path, size and modification time)."""
     st = Path(path).stat()
     return _sha256_cached(str(path), st.st_size, st.st_mtime_ns)
+
+
+def state_sha256(state: "dict[str, np.ndarray]") -> str:
+    """SHA-256 over a state dict of arrays (names in sorted order, then each array's bytes)."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(state[key]).tobytes())
+    return digest.hexdigest()
 
 
 def sha256_dir(path: str | Path) -> str:

@@ -273,7 +273,7 @@ def fit_setfit(
     from graft.api import _package, as_dataset, reference_sample, save_model
     from graft.backbones import create_backbone
     from graft.metrics import classification_metrics
-    from graft.train.finetune import _state_hash
+    from graft.backbones.weights import state_sha256
 
     config = config or SetFitConfig()
     ds = as_dataset(data)
@@ -300,7 +300,7 @@ def fit_setfit(
                 "loss_first_last": [losses[0], losses[-1]], "train_seconds": round(train_seconds, 2)}
     model = _package(ds, backbone, weights, None, head, "fewshot:setfit", settings, metrics,
                      head_config={"type": "linear", "C": config.head_C}, backbone_state=state)
-    model.config.backbone.weights_sha256 = _state_hash(state)
+    model.config.backbone.weights_sha256 = state_sha256(state)
     model.config.backbone.weights_file = None
     model.reference = reference_sample(features, head.predict_proba(features))
     report = {"n_train": len(rows), "k_shot": k_shot, "steps": len(losses), "loss_first": losses[0],

@@ -149,14 +149,15 @@ class SavedModel:
         import hashlib
 
         from graft._config import from_dict
-        from graft.train.lora import LoraSettings, load_lora, state_hash
+        from graft.backbones.weights import state_sha256
+        from graft.train.lora import LoraSettings, load_lora
 
         if not self.lora_state:
             raise GraftError(f"{self.path or 'the model'}: config.json names LoRA adapters but {WEIGHTS} holds none; "
                              "the folder is damaged or incomplete")
         settings = from_dict(LoraSettings, self.config.backbone.lora or {})
         load_lora(bb, settings, self.lora_state)
-        adapters = state_hash(self.lora_state)
+        adapters = state_sha256(self.lora_state)
         bb.key = hashlib.sha256(f"{bb.cache_key()}+lora-{adapters}".encode()).hexdigest()[:32]
 
     def predict_proba(self, items: Sequence[Any], **kw: Any) -> np.ndarray:

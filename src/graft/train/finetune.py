@@ -3,7 +3,6 @@ budget, keep whichever validation favours)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -113,6 +112,7 @@ def finetune(
 
     from graft._config import to_dict
     from graft.api import _package, as_dataset, save_model
+    from graft.backbones.weights import state_sha256
     from graft.heads.linear import LinearHead
     from graft.train.config import TrainConfig
     from graft.train.schedules import SCHEDULES
@@ -145,7 +145,7 @@ def finetune(
     saved = _package(ds, backbone, weights, image_size, head, f"finetune:{schedule}", settings, metrics,
                      head_config={"type": "linear", "dropout": config.dropout}, backbone_state=backbone_state)
     if backbone_state is not None:
-        saved.config.backbone.weights_sha256 = _state_hash(backbone_state)
+        saved.config.backbone.weights_sha256 = state_sha256(backbone_state)
         saved.config.backbone.weights_file = None
     if adapters is not None:
         saved.lora_state, saved.config.backbone.lora = adapters
@@ -167,14 +167,6 @@ def _reference(trainer: Any, splits: dict[str, Any], size: int = 1000) -> dict[s
     sample = Split([train.items[i] for i in keep], train.labels[keep], [train.hashes[i] for i in keep])
     held_out = splits["val"] if len(splits["val"].items) else sample
     return reference_sample(trainer.embed(sample), trainer.predict_proba(held_out), size=size)
-
-
-def _state_hash(state: dict[str, np.ndarray]) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        digest.update(key.encode())
-        digest.update(np.ascontiguousarray(state[key]).tobytes())
-    return digest.hexdigest()
 
 
 def _history_json(history: list[dict[str, Any]]) -> bytes:

@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from torch import nn
 
+from graft.backbones.weights import state_sha256
 from graft.errors import GraftError, UsageError, require
 from graft.train.model import TransferModel
 
@@ -112,14 +112,6 @@ def lora_state(backbone: nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in backbone.state_dict().items() if is_lora_param(k)}
 
 
-def state_hash(state: dict[str, np.ndarray]) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        digest.update(key.encode())
-        digest.update(np.ascontiguousarray(state[key]).tobytes())
-    return digest.hexdigest()
-
-
 def load_lora(backbone: "Backbone", settings: LoraSettings, state: dict[str, np.ndarray]) -> None:
     """Put saved adapters back on a backbone built from its base weights (by parameter name).
 
@@ -161,7 +153,7 @@ class LoraTransferModel(TransferModel):
         from graft._config import to_dict
 
         state = lora_state(self.backbone)
-        settings = to_dict(self.lora_settings) | {"sha256": state_hash(state)}
+        settings = to_dict(self.lora_settings) | {"sha256": state_sha256(state)}
         return state, settings
 
 
