@@ -240,7 +240,7 @@ def choose(candidates: list[dict[str, Any]], preference: list[str], baseline: st
 
     Among the schedules, the most preferred one is kept unless another beats its validation
     accuracy by more than one standard error (binomial, on the validation size): then the best of
-    those. The pick must then match or beat the probe on validation, or the probe is kept.
+    those. The pick must then beat the probe on validation; otherwise (a tie included) the probe is kept.
 
     Example:
         >>> rows = [{"method": "probe", "val_accuracy": 0.86, "n_val": 200},
