@@ -169,16 +169,18 @@ def reference_sample(features: np.ndarray, proba: np.ndarray, size: int = 1000, 
             "confidence": np.asarray(proba.max(axis=1), dtype=np.float32)}
 
 
-def save_model(model: "SavedModel", out: str | Path, ds: "Dataset") -> Path:
-    """Save atomically; the list of skipped input files goes next to it."""
+def save_model(model: "SavedModel", out: str | Path, ds: "Dataset", overwrite: bool = False) -> Path:
+    """Save atomically; the list of skipped input files goes next to it. An existing model at
+    ``out`` is replaced only with ``overwrite=True`` (and then only the files graft wrote)."""
     if ds.skipped:
         model.extra_files["skipped.tsv"] = "\n".join(
             ["path\treason"] + [f"{e.path}\t{e.reason}" for e in ds.skipped.entries]).encode() + b"\n"
-    return model.save(out)
+    return model.save(out, overwrite=overwrite)
 
 
 def load(path: str | Path) -> "SavedModel":
-    """Load a saved model directory (no pickle)."""
+    """Load a saved model directory (no pickle), or a folder written by ``graft export`` (onnxruntime)."""
+    import graft.export  # noqa: F401  (registers the loader of exported folders; imports no onnx yet)
     from graft.models import SavedModel
 
     return SavedModel.load(path)

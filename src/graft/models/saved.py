@@ -6,25 +6,43 @@ reader never sees a half-written model. Loading needs no pickle: JSON and safete
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
-import tempfile
+import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from graft._config import from_dict, to_dict, write_json
+from graft._files import OVERWRITE_HINT, foreign_files, make_temp_dir, remove, swap_dir
 from graft.errors import GraftError, UsageError
 from graft.heads.linear import LinearHead
 from graft.models.card import render_card
-from graft.models.config import BackboneRef, ModelConfig
+from graft.models.config import FORMAT_VERSION, BackboneRef, ModelConfig
 
 if TYPE_CHECKING:
     from graft.backbones.base import Backbone
 
+log = logging.getLogger(__name__)
+
 CONFIG, WEIGHTS, CARD, LINEAGE = "config.json", "model.safetensors", "README.md", "lineage.json"
 REFERENCE = "reference.safetensors"  # a sample of training embeddings + confidences, for drift checks
+TRAINING_ITEMS = "training_items.safetensors"  # 64-bit content hashes of the items training saw
+# what a model folder held before config.json listed its files: saving over one may replace these
+_WRITTEN_BEFORE_CHECKSUMS = {"model.safetensors", "README.md", "lineage.json", REFERENCE, "skipped.tsv", "history.json"}
+
+# Loaders of other model folders (e.g. an ONNX export), keyed by config.json's "format" field.
+# Upper layers register themselves here, so models/ never imports them.
+_LOADERS: dict[str, Callable[[Path], Any]] = {}
+
+
+def register_loader(kind: str, loader: Callable[[Path], Any]) -> None:
+    """Let ``SavedModel.load`` (and ``graft.load``) open folders whose config.json says ``"format": kind``.
+
+    The loaded object must offer ``classes``, ``config``, ``predict_proba`` and ``predict``.
+    """
+    _LOADERS[kind] = loader
 
 
 class SavedModel:
@@ -39,7 +57,7 @@ class SavedModel:
     def __init__(self, config: ModelConfig, head: LinearHead, lineage: dict[str, Any] | None = None,
                  backbone_state: dict[str, np.ndarray] | None = None, path: Path | None = None,
                  extra_files: dict[str, bytes] | None = None, reference: dict[str, np.ndarray] | None = None,
-                 lora_state: dict[str, np.ndarray] | None = None) -> None:
+                 lora_state: dict[str, np.ndarray] | None = None, training_items: np.ndarray | None = None) -> None:
         self.config = config
         self.head = head
         self.lineage = lineage or {}
@@ -48,6 +66,8 @@ class SavedModel:
         self.extra_files = extra_files or {}
         self.reference = reference
         self.lora_state = lora_state  # LoRA adapter tensors (config.backbone.lora says how to apply them)
+        # 64-bit content hashes of the items training saw (train + val): evaluate notes overlap with them
+        self.training_items = training_items
         self._backbone: "Backbone | None" = None
 
     @property
@@ -55,53 +75,73 @@ class SavedModel:
         return list(self.config.classes)
 
     # --- persistence ------------------------------------------------------------------------
-    def save(self, directory: str | Path, overwrite: bool = True) -> Path:
-        """Write the model atomically (temp dir, then rename) and return its path."""
-        from safetensors.numpy import save_file
+    def save(self, directory: str | Path, overwrite: bool = False) -> Path:
+        """Write the model atomically (temp dir, then rename) and return its path.
 
+        ``config.json`` records the sha256 of every other file written, checked when loading.
+        An existing model folder is replaced only with ``overwrite=True``, and then only the files
+        graft wrote there: the user's own files in it are kept. A folder of other files is never replaced.
+        """
         target = Path(directory)
-        if target.exists() and not overwrite:
-            raise UsageError(f"{target} exists; choose another --out or allow overwrite")
-        _check_replaceable(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+        owned = _check_replaceable(target, overwrite)
+        tmp = make_temp_dir(target)
         try:
-            tensors = self.head.to_tensors()
-            if self.backbone_state:
-                tensors.update({f"backbone.{k}": np.ascontiguousarray(v) for k, v in self.backbone_state.items()})
-            if self.lora_state:
-                tensors.update({f"lora.{k}": np.ascontiguousarray(v) for k, v in self.lora_state.items()})
-            save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "graft", "format_version": str(self.config.format_version)})
-            write_json(tmp / CONFIG, to_dict(self.config))
-            write_json(tmp / LINEAGE, self.lineage)
-            (tmp / CARD).write_text(render_card(self.config, self.lineage), encoding="utf-8")
-            if self.reference:
-                save_file({k: np.ascontiguousarray(v) for k, v in self.reference.items()}, str(tmp / REFERENCE))
-            for name, data in self.extra_files.items():
-                (tmp / name).write_bytes(data)
-            _replace_dir(tmp, target)
+            self._write(tmp)
+            swap_dir(tmp, target, foreign_files(target, owned) if owned is not None else ())
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove(tmp)
             raise
         self.path = target
         return target
 
+    def _write(self, folder: Path) -> None:
+        from safetensors.numpy import save_file
+
+        tensors = self.head.to_tensors()
+        if self.backbone_state:
+            tensors.update({f"backbone.{k}": np.ascontiguousarray(v) for k, v in self.backbone_state.items()})
+        if self.lora_state:
+            tensors.update({f"lora.{k}": np.ascontiguousarray(v) for k, v in self.lora_state.items()})
+        save_file(tensors, str(folder / WEIGHTS), metadata={"format": "graft", "format_version": str(self.config.format_version)})
+        write_json(folder / LINEAGE, self.lineage)
+        (folder / CARD).write_text(render_card(self.config, self.lineage), encoding="utf-8")
+        if self.reference:
+            save_file({k: np.ascontiguousarray(v) for k, v in self.reference.items()}, str(folder / REFERENCE))
+        if self.training_items is not None:
+            save_file({"hashes": np.ascontiguousarray(self.training_items, dtype=np.uint64)}, str(folder / TRAINING_ITEMS))
+        for name, data in self.extra_files.items():
+            (folder / name).write_bytes(data)
+        self.config.files = {p.name: _sha256(p.read_bytes()) for p in sorted(folder.iterdir())}
+        write_json(folder / CONFIG, to_dict(self.config))
+
     @classmethod
     def load(cls, directory: str | Path) -> "SavedModel":
-        """Load a saved model directory (JSON + safetensors; nothing is unpickled)."""
-        from safetensors.numpy import load_file
+        """Load a saved model directory (JSON + safetensors; nothing is unpickled).
+
+        Checked on the way in: ``format_version``, the sha256 of every weights file against the one
+        recorded at save (models saved before checksums load with a warning), and the class list
+        against the head's outputs.
+        """
+        from safetensors.numpy import load
 
         path = Path(directory)
         if not (path / CONFIG).is_file():
             raise UsageError(f"{path} is not a graft model directory (no {CONFIG}); pass the folder written by --out")
+        raw = _read_config(path)
+        if isinstance(raw, dict) and "format" in raw:  # another kind of model folder (e.g. ONNX)
+            return _other_loader(raw["format"], path)(path)
+        _check_format(raw, path)
         try:
-            raw = json.loads((path / CONFIG).read_text(encoding="utf-8"))
             raw["backbone"] = from_dict(BackboneRef, raw["backbone"])
             config = from_dict(ModelConfig, raw)
         except (ValueError, KeyError, TypeError) as exc:
             raise GraftError(f"{path / CONFIG} is not a valid graft model config ({exc})") from exc
+        if not config.files:
+            log.warning("%s was saved without checksums (by an older graft): its weights cannot be verified; "
+                        "save it again to add them", path)
+        weights = _read_verified(path, WEIGHTS, config)
         try:
-            tensors = load_file(str(path / WEIGHTS))
+            tensors = load(weights)
             head = LinearHead.from_tensors(tensors)
         except Exception as exc:  # missing file, SafetensorError, missing head tensors
             raise GraftError(f"{path / WEIGHTS}: cannot read the model's weights ({type(exc).__name__}: {exc}); "
@@ -109,17 +149,31 @@ class SavedModel:
         backbone_state = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")} or None
         lora_state = {k[len("lora."):]: v for k, v in tensors.items() if k.startswith("lora.")} or None
         lineage = json.loads((path / LINEAGE).read_text(encoding="utf-8")) if (path / LINEAGE).is_file() else {}
-        reference = load_file(str(path / REFERENCE)) if (path / REFERENCE).is_file() else None
-        return cls(config, head, lineage, backbone_state, path, reference=reference, lora_state=lora_state)
+        _check_classes(config, head, tensors, path)
+        reference = load(_read_verified(path, REFERENCE, config)) if (path / REFERENCE).is_file() else None
+        seen = (load(_read_verified(path, TRAINING_ITEMS, config))["hashes"]
+                if (path / TRAINING_ITEMS).is_file() else None)
+        return cls(config, head, lineage, backbone_state, path, reference=reference, lora_state=lora_state,
+                   training_items=seen)
 
     # --- inference --------------------------------------------------------------------------
     def embed(self, items: Sequence[Any], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """Backbone features of raw items (through the feature cache when the backbone is unchanged)."""
+        """Backbone features of raw items (through the feature cache when the backbone is unchanged).
+
+        For a multi-layer probe (``config.head["type"] == "multilayer"``): the selected columns of
+        the selected taps, normalised per tap and averaged over its test-time views — the head's input.
+        """
         from graft.features.extract import embed_items
 
         ref = self.config.backbone
         if ref.modality == "array":
             return np.asarray(items, dtype=np.float32)
+        if self.config.head.get("type") == "multilayer":  # the selected columns of the selected taps
+            from graft.features.taps import selected_features
+
+            source = self.backbone() if ref.in_model or ref.lora else ref.name
+            return selected_features(items, source, self.config.head, weights=ref.weights_file, batch_size=batch_size,
+                                     progress=progress, **ref.options)
         if ref.in_model or ref.lora:
             return embed_items(items, self.backbone(), batch_size=batch_size, progress=progress)
         return embed_items(items, ref.name, weights=ref.weights_file, batch_size=batch_size, progress=progress,
@@ -167,22 +221,85 @@ class SavedModel:
         return [self.config.classes[i] for i in self.predict_proba(items, **kw).argmax(axis=1)]
 
 
-def _check_replaceable(target: Path) -> None:
-    """Saving replaces ``target`` whole: allowed for a file-less folder or an earlier model, never
-    for a folder of the user's own files (``--out .`` must not delete the working directory)."""
+def _read_config(path: Path) -> Any:
+    try:
+        return json.loads((path / CONFIG).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise GraftError(f"{path / CONFIG} is not valid JSON ({exc})") from exc
+
+
+def _other_loader(kind: Any, path: Path) -> Callable[[Path], Any]:
+    if kind not in _LOADERS:
+        raise GraftError(f"{path / CONFIG}: a {kind!r} model folder, and no loader for it is registered; "
+                         "open it with graft.load (which knows every kind graft writes)")
+    return _LOADERS[kind]
+
+
+def _check_replaceable(target: Path, overwrite: bool) -> set[str] | None:
+    """The files of an earlier model at ``target`` that saving may replace (None: nothing there).
+
+    Never a folder of the user's own files (``--out .`` must not touch the working directory),
+    never an earlier model without ``overwrite``.
+    """
     if target.is_file():
         raise UsageError(f"{target} is a file; give a folder path for the model")
-    if target.is_dir() and not (target / CONFIG).is_file() and any(target.iterdir()):
+    if not target.is_dir() or not any(target.iterdir()):
+        return None
+    if not (target / CONFIG).is_file():
         raise UsageError(f"{target} exists and is not a graft model directory (no {CONFIG}); "
                          "choose an empty or new folder for --out")
+    if not overwrite:
+        raise UsageError(f"{target} already holds a model; {OVERWRITE_HINT} (only the files graft wrote "
+                         "there are replaced)")
+    try:
+        recorded = set(json.loads((target / CONFIG).read_text(encoding="utf-8")).get("files") or {})
+    except (OSError, ValueError, AttributeError):
+        recorded = set()
+    return recorded | {CONFIG} | _WRITTEN_BEFORE_CHECKSUMS
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``; an existing target is swapped out first and removed afterwards."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{new.name[-8:]}")
-        target.rename(old)
-        new.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.rename(target)
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_format(raw: Any, path: Path) -> None:
+    version = raw.get("format_version", FORMAT_VERSION) if isinstance(raw, dict) else None
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise GraftError(f"{path / CONFIG}: format_version {version!r} is not one this graft reads "
+                         f"(1..{FORMAT_VERSION}); a newer graft wrote it: upgrade graft (pip install -U graft), "
+                         "or save the model again with this one")
+
+
+def _read_verified(path: Path, name: str, config: ModelConfig) -> bytes:
+    """The bytes of a weights file, checked against the sha256 config.json recorded at save."""
+    try:
+        data = (path / name).read_bytes()
+    except OSError as exc:
+        raise GraftError(f"{path / name}: cannot read the model's weights ({exc.strerror or exc}); "
+                         "the folder is damaged or incomplete; save or train the model again") from exc
+    expected = config.files.get(name)
+    if expected is not None and _sha256(data) != expected:
+        raise GraftError(f"{path / name} is corrupted: its sha256 differs from the one {CONFIG} recorded when the "
+                         "model was saved, so its predictions cannot be trusted; restore the folder from a backup "
+                         "or train and save the model again")
+    if expected is None and config.files:
+        raise GraftError(f"{path / name} is not among the files {CONFIG} lists; the folder was changed after "
+                         "saving; restore it from a backup or save the model again")
+    return data
+
+
+def _check_classes(config: ModelConfig, head: Any, tensors: dict[str, np.ndarray], path: Path) -> None:
+    """The class list must name each output of the head exactly once."""
+    classes = config.classes
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise GraftError(f"{path / CONFIG}: 'classes' must be a non-empty list of class names, got {classes!r}")
+    duplicates = sorted({c for c in classes if classes.count(c) > 1})
+    if duplicates:
+        raise GraftError(f"{path / CONFIG}: 'classes' names {duplicates} more than once; each output of the "
+                         "head needs its own name; restore config.json or save the model again")
+    outputs = getattr(head, "n_classes", None)
+    if outputs is None and "head.bias" in tensors:  # a head type without n_classes: its last bias
+        outputs = len(tensors["head.bias"])
+    if outputs is not None and outputs != len(classes):
+        raise GraftError(f"{path / CONFIG} lists {len(classes)} classes but the head in {WEIGHTS} has {outputs} "
+                         "outputs; the two files do not belong together; restore config.json or save the model again")
