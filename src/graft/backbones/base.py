@@ -9,6 +9,15 @@ output, followed by a pooling step that gives one fixed-size embedding per input
 
 Freezing by group, discriminative learning rates, prefix caching and LEEP (through ``source_head``)
 are written once against this interface.
+
+**Taps** (multi-layer probes, ``graft.features.taps``) are also written once here: ``tap_points()``
+lists named modules from input to output whose outputs a probe may read — the blocks inside a group
+when the group is a ``Sequential`` of composite blocks (MobileNetV2's inverted residuals,
+EfficientNet's blocks), else the group itself (each transformer / Whisper layer) — and
+``pool_tap(output, batch, grid, max_width)`` turns one tap's output into a (B, width) matrix by shape:
+(B, C, H, W) → spatial mean (or a ``grid`` × ``grid`` mean while C·grid² ≤ ``max_width``), (B, T, D) →
+mean over T. Backbones whose states carry a mask (text, Whisper, word vectors) override ``pool_tap``.
+``tap_names()`` adds ``"source_logits"`` where the weights have a classifier.
 """
 
 from __future__ import annotations
@@ -127,6 +136,29 @@ class Backbone(nn.Module):
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
+    # --- taps: what a multi-layer probe reads (graft.features.taps) ------------------------------
+    def tap_points(self) -> list[tuple[str, nn.Module]]:
+        """Named modules whose outputs a multi-layer probe reads, in execution order.
+
+        A group that is a ``Sequential`` of two or more composite blocks contributes each block
+        (``"stage3.2"``); any other group contributes itself (``"layer_4"``). Every output passes
+        through the hook of its module, so the same code serves every architecture.
+        """
+        points: list[tuple[str, nn.Module]] = []
+        for group in self.layer_groups():
+            blocks = _blocks(group.module)
+            points += [(f"{group.name}.{n}", m) for n, m in blocks] if blocks else [(group.name, group.module)]
+        return points
+
+    def tap_names(self) -> list[str]:
+        """Names of every tap, from input to output; ``"source_logits"`` last where there is a source head."""
+        names = [name for name, _ in self.tap_points()]
+        return names + [SOURCE_LOGITS] if self.source_head is not None else names
+
+    def pool_tap(self, output: Any, batch: Any, grid: int = 1, max_width: int = 1024) -> torch.Tensor:
+        """One tap's output → (B, width). ``batch`` is the network's input (for masks, if needed)."""
+        return pool_by_shape(output, grid, max_width)
+
     def num_params(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
@@ -136,3 +168,38 @@ class Backbone(nn.Module):
         if isinstance(batch, dict):
             return {k: self.move_batch(v, device) for k, v in batch.items()}
         return batch
+
+
+SOURCE_LOGITS = "source_logits"  # the tap holding the source classifier's logits
+
+
+def _blocks(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The composite children of a ``Sequential`` (each has submodules of its own), when there are
+    two or more and nothing else; otherwise none (a stem of conv + norm is one tap, not three)."""
+    if not isinstance(module, nn.Sequential):
+        return []
+    children = list(module.named_children())
+    if len(children) < 2 or not all(any(True for _ in child.children()) for _, child in children):
+        return []
+    return children
+
+
+def pool_by_shape(output: Any, grid: int = 1, max_width: int = 1024) -> torch.Tensor:
+    """Pool a tap output by its shape: (B, C, H, W) spatial mean or grid mean, (B, T, D) mean over T,
+    (B, D) as is. Tuples and lists pool their first element (the hidden states)."""
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    if isinstance(output, dict) and "hidden" in output:
+        output = output["hidden"]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"cannot pool a tap output of type {type(output).__name__}")
+    if output.dim() == 4:
+        channels = output.shape[1]
+        if grid > 1 and channels * grid * grid <= max_width:
+            return nn.functional.adaptive_avg_pool2d(output, grid).flatten(1)
+        return output.mean(dim=(2, 3))
+    if output.dim() == 3:
+        return output.mean(dim=1)
+    if output.dim() == 2:
+        return output
+    return output.flatten(1)

@@ -103,6 +103,9 @@ class TestTextBackbone(Backbone):
         mask = state["mask"].unsqueeze(-1).to(state["hidden"].dtype)
         return (state["hidden"] * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
+    def pool_tap(self, output: Any, batch: Any, grid: int = 1, max_width: int = 1024) -> torch.Tensor:
+        return self.pool(output)
+
 
 def build_test_text(spec: BackboneSpec, weights: Path | None, allow_download: bool,
                     random_init: bool = False, seed: int = 0, **_: Any) -> Backbone:
@@ -140,6 +143,9 @@ class TestAudioBackbone(Backbone):
 
     def pool(self, state: torch.Tensor) -> torch.Tensor:
         return state.mean(-1)
+
+    def pool_tap(self, output: Any, batch: Any, grid: int = 1, max_width: int = 1024) -> torch.Tensor:
+        return output.mean(-1)  # (B, C, T) from conv1d: time is last, not second
 
 
 def build_test_audio(spec: BackboneSpec, weights: Path | None, allow_download: bool,

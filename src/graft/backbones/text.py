@@ -119,6 +119,10 @@ class TransformerTextBackbone(Backbone):
         pooled = pool_tokens(state["hidden"], state["mask"], self.pooling)
         return nn.functional.normalize(pooled, p=2, dim=1) if self.normalize else pooled
 
+    def pool_tap(self, output: Any, batch: Any, grid: int = 1, max_width: int = 1024) -> torch.Tensor:
+        """A layer's token states → their mean over the real tokens (padding masked out)."""
+        return pool_tokens(output["hidden"], output["mask"], "mean")
+
     def preprocess_config(self) -> dict[str, Any]:
         # Pooling is not preprocessing, but it changes the features, so it belongs in cache keys.
         return {**super().preprocess_config(), "pooling": self.pooling, "normalize": self.normalize,

@@ -257,6 +257,10 @@ class WhisperEncoderBackbone(Backbone):
         weights = (positions[None, :] < frames[:, None]).unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(1) / weights.sum(1)
 
+    def pool_tap(self, output: Any, batch: Any, grid: int = 1, max_width: int = 1024) -> torch.Tensor:
+        """An encoder layer's frames → their mean over the frames of real audio, as ``pool``."""
+        return self.pool(output)
+
     def preprocess_config(self) -> dict[str, Any]:
         return {**super().preprocess_config(), "num_samples": self.num_samples, "n_fft": N_FFT, "hop": HOP}
 

@@ -137,6 +137,10 @@ class WordVectorBackbone(Backbone):
         weights = state["mask"].unsqueeze(-1).to(state["hidden"].dtype)
         return (state["hidden"] * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
+    def pool_tap(self, output: Any, batch: Any, grid: int = 1, max_width: int = 1024) -> torch.Tensor:
+        """The one tap (the lookup) pools like the backbone: masked mean of the word vectors."""
+        return self.pool(output)
+
     def preprocess_config(self) -> dict[str, Any]:
         return {**super().preprocess_config(), "lowercase": self.lowercase, "vocab_size": len(self.vocab)}
 

@@ -20,13 +20,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _make_batch(backbone: "Backbone", items: Sequence[Any]) -> Any:
-    return backbone.collate([backbone.preprocess(item) for item in items])
+def _preprocess(backbone: "Backbone", item: Any, view: str | None) -> Any:
+    if view is None:
+        return backbone.preprocess(item)
+    from graft.features.views import apply_view
+
+    return apply_view(view, backbone.preprocess(item), backbone.modality)
+
+
+def _make_batch(backbone: "Backbone", items: Sequence[Any], view: str | None = None) -> Any:
+    return backbone.collate([_preprocess(backbone, item, view) for item in items])
 
 
 def iterate_batches(backbone: "Backbone", items: Sequence[Any], batch_size: int = 64,
-                    num_workers: int | None = None) -> Iterator[Any]:
-    """Preprocessed, collated batches of ``items`` in order.
+                    num_workers: int | None = None, view: str | None = None) -> Iterator[Any]:
+    """Preprocessed, collated batches of ``items`` in order (seen through ``view``, see
+    ``graft.features.views``, when given).
 
     With ``num_workers`` > 0 a torch DataLoader runs preprocessing in worker processes (for GPU
     hosts with cores to spare). By default one background thread prepares the next batch while
@@ -35,14 +44,14 @@ def iterate_batches(backbone: "Backbone", items: Sequence[Any], batch_size: int 
     """
     starts = range(0, len(items), batch_size)
     if num_workers:
-        yield from _dataloader_batches(backbone, items, batch_size, num_workers)
+        yield from _dataloader_batches(backbone, items, batch_size, num_workers, view)
         return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
         for start in starts:
-            future = pool.submit(_make_batch, backbone, items[start: start + batch_size])
+            future = pool.submit(_make_batch, backbone, items[start: start + batch_size], view)
             if pending is not None:
                 yield pending.result()
             pending = future
@@ -51,21 +60,22 @@ def iterate_batches(backbone: "Backbone", items: Sequence[Any], batch_size: int 
 
 
 class _Preprocessed:
-    def __init__(self, backbone: "Backbone", items: Sequence[Any]) -> None:
-        self.backbone, self.items = backbone, items
+    def __init__(self, backbone: "Backbone", items: Sequence[Any], view: str | None = None) -> None:
+        self.backbone, self.items, self.view = backbone, items, view
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> Any:
-        return self.backbone.preprocess(self.items[i])
+        return _preprocess(self.backbone, self.items[i], self.view)
 
 
-def _dataloader_batches(backbone: "Backbone", items: Sequence[Any], batch_size: int, workers: int) -> Iterator[Any]:
+def _dataloader_batches(backbone: "Backbone", items: Sequence[Any], batch_size: int, workers: int,
+                        view: str | None = None) -> Iterator[Any]:
     import torch
 
     loader = torch.utils.data.DataLoader(
-        _Preprocessed(backbone, items), batch_size=batch_size, shuffle=False, num_workers=workers,
+        _Preprocessed(backbone, items, view), batch_size=batch_size, shuffle=False, num_workers=workers,
         collate_fn=backbone.collate, prefetch_factor=4,
     )
     yield from loader
@@ -73,11 +83,12 @@ def _dataloader_batches(backbone: "Backbone", items: Sequence[Any], batch_size: 
 
 def extract(backbone: "Backbone", items: Sequence[Any], batch_size: int = 64, num_workers: int | None = None,
             device: "str | torch.device | None" = None, stop_group: int | None = None,
-            progress: bool = False) -> Iterator[np.ndarray]:
+            progress: bool = False, view: str | None = None) -> Iterator[np.ndarray]:
     """Yield float32 feature arrays, one per batch, for ``items`` in order.
 
     ``stop_group`` returns the state after that many layer groups instead of pooled features
-    (prefix outputs for training the rest of the network on a frozen prefix).
+    (prefix outputs for training the rest of the network on a frozen prefix). ``view`` names a
+    cheap view of each preprocessed item (``graft.features.views``, e.g. ``"hflip"``).
     """
     import torch
 
@@ -85,7 +96,7 @@ def extract(backbone: "Backbone", items: Sequence[Any], batch_size: int = 64, nu
     backbone.eval().to(device)
     bar = _progress(len(items), progress, f"embedding with {backbone.spec.name}")
     with torch.inference_mode():
-        for batch in iterate_batches(backbone, items, batch_size, num_workers):
+        for batch in iterate_batches(backbone, items, batch_size, num_workers, view):
             batch = backbone.move_batch(batch, device)
             if stop_group is None:
                 out = backbone.forward_features(batch)
@@ -116,12 +127,15 @@ def embed_items(
     progress: bool = False,
     out: np.ndarray | None = None,
     use_cache: bool = True,
+    view: str | None = None,
     **backbone_options: Any,
 ) -> np.ndarray:
     """Embeddings of raw items, through the on-disk cache.
 
     ``backbone`` is a name (built only if something is missing from the cache) or a built
-    ``Backbone``. Returns an (N, feature_dim) float32 array (``out`` when given).
+    ``Backbone``. Returns an (N, feature_dim) float32 array (``out`` when given). ``view`` embeds
+    a cheap view of each item instead (``graft.features.views``: ``"hflip"`` for images), cached
+    under its own key.
     """
     from graft.backbones.registry import backbone_key
 
@@ -137,13 +151,18 @@ def embed_items(
 
     def compute(positions: list[int]) -> Iterator[np.ndarray]:
         return extract(get_backbone(), [items[i] for i in positions], batch_size, num_workers, device,
-                       progress=progress)
+                       progress=progress, view=view)
 
     items = _files_as_paths(items, backbone)
     if not use_cache:
         chunks = list(compute(list(range(len(items)))))
         return np.concatenate(chunks) if chunks else np.empty((0, get_backbone().feature_dim), np.float32)
     key = backbone_key(backbone, weights, **backbone_options) if isinstance(backbone, str) else backbone.cache_key()
+    if view is not None:
+        from graft.features.views import check_view
+
+        check_view(view, _modality(backbone))
+        key = view_key(key, view)
     hashes = [item_hash(it) for it in items]
     store = store or FeatureStore()
     todo = store.missing(key, hashes)
@@ -174,3 +193,10 @@ def _modality(backbone: "str | Backbone") -> str:
     if sep:
         return "image" if prefix in ("timm", "torchvision") else "text"
     return "text" if Path(backbone).is_dir() else "image"  # a local HF model folder, else an architecture
+
+
+def view_key(key: str, view: str) -> str:
+    """The cache key of ``view``'s features, derived from the backbone's key."""
+    import hashlib
+
+    return hashlib.sha256(f"{key}+view-{view}".encode()).hexdigest()[:32]

@@ -1,0 +1,400 @@
+"""Multi-layer features: pooled outputs of every block ("tap") of a frozen backbone, cached per tap.
+
+A multi-layer probe (``graft.heads.multilayer``, after Head2Toe, Evci et al. 2022) reads the
+pooled activations of every block, not only the last layer's. This module extracts them:
+
+* Tap names come from the backbone (``Backbone.tap_names()``: e.g. MobileNetV2's ``"stage3.2"``,
+  MiniLM's ``"layer_4"``, plus ``"source_logits"`` where the weights have a classifier). Forward
+  hooks collect each tap's output in one pass, ``Backbone.pool_tap`` pools it by shape, and the
+  pass stops after the deepest tap asked for (a probe that uses early blocks never runs the rest).
+* Each tap is cached in the FeatureStore under its own key (backbone key + tap + pooling [+ view]),
+  stored as float16. Asking for taps A and B reads only their shards; a call computes every
+  missing requested tap in one pass over the items that miss any of them.
+* Memory is bounded: per tap, at most one shard (``store.shard_size`` rows) waits to be written;
+  only the taps asked for are returned.
+
+Public API (stable; ``graft.fit`` builds on it):
+
+* ``available_taps(backbone, *, weights=None, image_size=None, allow_download=False, store=None,
+  **backbone_options) -> list[str]`` — tap names in input → output order (cached: a later call
+  needs no model).
+* ``tap_features(data_or_items, backbone, *, taps=None, weights=None, image_size=None,
+  allow_download=False, view=None, progress=False, pooling="mean", max_tap_width=1024,
+  store=None, batch_size=64, num_workers=None, device=None, dtype=np.float32,
+  **backbone_options) -> dict[str, np.ndarray]`` — ``taps=None`` means all; arrays in item order.
+* ``normalise_tap(x, mode) -> np.ndarray`` — per-tap normalisation (``"l2"`` rows, ``"standard"``
+  leaves columns to the head's standardisation).
+* ``selected_features(items, backbone, selection, ...) -> np.ndarray`` — a multi-layer model's
+  features: the selected columns of the selected taps, normalised, concatenated, averaged over its
+  test-time views. ``selection`` is the ``head`` dict of a saved multi-layer model's config.json.
+
+Example:
+    >>> feats = tap_features(["a.png", "b.png"], "mobilenet_v2", image_size=96)   # doctest: +SKIP
+    >>> sorted(feats)[:2], feats["stage3.2"].shape                                # doctest: +SKIP
+    (['head.0', 'head.1'], (2, 64))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
+
+import numpy as np
+
+from graft.data.hashing import item_hash
+from graft.errors import UsageError
+from graft.features.store import FeatureStore
+
+if TYPE_CHECKING:
+    import torch
+
+    from graft.backbones.base import Backbone
+
+log = logging.getLogger(__name__)
+
+TapPooling = Literal["mean", "grid2"]
+POOLINGS = ("mean", "grid2")
+Normalisation = Literal["l2", "standard"]
+NORMALISATIONS = ("l2", "standard")
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+class _StopForward(Exception):
+    """Raised by the hook of the deepest tap needed: the rest of the network is not run."""
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def tap_key(backbone_key: str, tap: str, pooling: str = "mean", max_tap_width: int = 1024,
+            view: str | None = None) -> str:
+    """The FeatureStore key of one tap's pooled outputs."""
+    payload = {"backbone": backbone_key, "tap": tap, "pooling": pooling, "view": view, "format": "float16"}
+    if pooling != "mean":
+        payload["max_width"] = int(max_tap_width)  # only a grid pooling depends on the width cap
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _backbone_key(backbone: "str | Backbone", weights: Any, options: dict[str, Any]) -> str:
+    if isinstance(backbone, str):
+        from graft.backbones.registry import backbone_key
+
+        return backbone_key(backbone, weights, **options)
+    return backbone.cache_key()
+
+
+def _options(image_size: int | None, backbone_options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in {"image_size": image_size, **backbone_options}.items() if v is not None}
+
+
+class _LazyBackbone:
+    """Builds the backbone only when something must be computed (a cached run needs no model)."""
+
+    def __init__(self, backbone: "str | Backbone", weights: Any, allow_download: bool, options: dict[str, Any]) -> None:
+        self.source, self.weights, self.allow_download, self.options = backbone, weights, allow_download, options
+        self._built: "Backbone | None" = None if isinstance(backbone, str) else backbone
+
+    def key(self) -> str:
+        return _backbone_key(self.source, self.weights, self.options)
+
+    def modality(self) -> str:
+        from graft.features.extract import _modality
+
+        return _modality(self.source)
+
+    def get(self) -> "Backbone":
+        if self._built is None:
+            from graft.backbones import create_backbone
+
+            self._built = create_backbone(str(self.source), weights=self.weights,
+                                          allow_download=self.allow_download, **self.options)
+        return self._built
+
+
+# --- tap names -------------------------------------------------------------------------------
+
+
+def available_taps(backbone: "str | Backbone", *, weights: str | Path | None = None, image_size: int | None = None,
+                   allow_download: bool = False, store: FeatureStore | None = None,
+                   **backbone_options: Any) -> list[str]:
+    """Names of a backbone's taps, input → output (``"source_logits"`` last where it has a classifier).
+
+    For a backbone given by name the list is remembered beside the feature cache, so asking again
+    (e.g. a fully cached run) does not build the model.
+    """
+    lazy = _LazyBackbone(backbone, weights, allow_download, _options(image_size, backbone_options))
+    return _tap_names(lazy, store or FeatureStore())
+
+
+def _tap_names(lazy: _LazyBackbone, store: FeatureStore) -> list[str]:
+    if not isinstance(lazy.source, str):
+        return lazy.get().tap_names()
+    sidecar = store.root / "taps" / f"{lazy.key()}.json"
+    if sidecar.is_file():
+        return list(json.loads(sidecar.read_text(encoding="utf-8")))
+    from graft._config import atomic_write_text
+
+    names = lazy.get().tap_names()
+    atomic_write_text(sidecar, json.dumps(names))
+    return names
+
+
+def _check_taps(wanted: Sequence[str], names: Sequence[str], backbone: Any) -> None:
+    unknown = [t for t in wanted if t not in names]
+    if unknown:
+        label = backbone if isinstance(backbone, str) else backbone.spec.name
+        raise UsageError(f"unknown tap(s) {unknown} for backbone {label}; its taps are: {', '.join(names)}")
+
+
+# --- one forward pass with hooks -------------------------------------------------------------
+
+
+def run_taps(backbone: "Backbone", batch: Any, taps: Sequence[str], pooling: TapPooling = "mean",
+             max_tap_width: int = 1024) -> dict[str, "torch.Tensor"]:
+    """Pooled (B, width) outputs of ``taps`` for one collated batch, in one forward pass.
+
+    The pass stops after the deepest tap asked for, unless that is the network's last block or
+    the source logits are wanted (they need the pooled features).
+    """
+    from graft.backbones.base import SOURCE_LOGITS
+
+    points = backbone.tap_points()
+    order = {name: i for i, (name, _) in enumerate(points)}
+    wanted = [t for t in taps if t != SOURCE_LOGITS]
+    want_logits = SOURCE_LOGITS in taps
+    deepest = max((order[t] for t in wanted), default=-1)
+    stop_early = not want_logits and deepest < len(points) - 1
+    grid = 2 if pooling == "grid2" else 1
+    outputs: dict[str, torch.Tensor] = {}
+    handles = []
+
+    def hook_for(name: str) -> Any:
+        def hook(module: Any, inputs: Any, output: Any) -> None:
+            outputs[name] = backbone.pool_tap(output, batch, grid, max_tap_width).float()
+            if stop_early and order[name] == deepest:
+                raise _StopForward
+
+        return hook
+
+    for name in wanted:
+        handles.append(points[order[name]][1].register_forward_hook(hook_for(name)))
+    try:
+        features = backbone.forward_features(batch)
+        if want_logits:
+            outputs[SOURCE_LOGITS] = backbone.source_logits(features).float()
+    except _StopForward:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    missing = [t for t in taps if t not in outputs]
+    if missing:
+        raise RuntimeError(f"{backbone.spec.name}: tap(s) {missing} produced no output in the forward pass")
+    return {t: outputs[t] for t in taps}
+
+
+def iterate_taps(backbone: "Backbone", items: Sequence[Any], taps: Sequence[str], *, pooling: TapPooling = "mean",
+                 max_tap_width: int = 1024, view: str | None = None, batch_size: int = 64,
+                 num_workers: int | None = None, device: "str | torch.device | None" = None,
+                 progress: bool = False) -> Iterator[dict[str, np.ndarray]]:
+    """Yield ``{tap: float32 (b, width)}`` per batch of ``items``, in order (no caching)."""
+    import torch
+
+    from graft.features.extract import _progress, iterate_batches
+
+    device = torch.device(device or "cpu")
+    backbone.eval().to(device)
+    bar = _progress(len(items), progress, f"multi-layer features with {backbone.spec.name}")
+    with torch.inference_mode():
+        for batch in iterate_batches(backbone, items, batch_size, num_workers, view):
+            outputs = run_taps(backbone, backbone.move_batch(batch, device), taps, pooling, max_tap_width)
+            chunk = {t: v.cpu().numpy() for t, v in outputs.items()}
+            bar.update(len(next(iter(chunk.values()))))
+            yield chunk
+    bar.close()
+
+
+# --- cached extraction -----------------------------------------------------------------------
+
+
+def _as_float16(values: np.ndarray) -> np.ndarray:
+    # pooled activations are far below float16's limit; clipping keeps a rare outlier finite
+    return np.clip(values, -_FLOAT16_MAX, _FLOAT16_MAX).astype(np.float16)
+
+
+def _fill_taps(store: FeatureStore, keys: dict[str, str], hashes: list[str], chunks: Iterator[dict[str, np.ndarray]]) -> None:
+    """Write each tap's rows as shards as they arrive; at most one shard per tap waits in memory."""
+    pending: dict[str, list[np.ndarray]] = {t: [] for t in keys}
+    done = {t: 0 for t in keys}
+
+    def flush(tap: str) -> None:
+        values = np.concatenate(pending[tap])
+        store.write_shard(keys[tap], hashes[done[tap]: done[tap] + len(values)], values)
+        done[tap] += len(values)
+        pending[tap] = []
+
+    for chunk in chunks:
+        for tap, values in chunk.items():
+            pending[tap].append(_as_float16(values))
+            if sum(len(p) for p in pending[tap]) >= store.shard_size:
+                flush(tap)
+    for tap in keys:
+        if pending[tap]:
+            flush(tap)
+        if done[tap] != len(hashes):
+            raise RuntimeError(f"tap {tap}: extraction produced {done[tap]} rows for {len(hashes)} items")
+
+
+def extract_taps(items: Sequence[Any], backbone: "str | Backbone", taps: Sequence[str], *,
+                 weights: str | Path | None = None, image_size: int | None = None, allow_download: bool = False,
+                 view: str | None = None, pooling: TapPooling = "mean", max_tap_width: int = 1024,
+                 store: FeatureStore | None = None, batch_size: int = 64, num_workers: int | None = None,
+                 device: str | None = None, progress: bool = False, **backbone_options: Any) -> dict[str, str]:
+    """Make sure the FeatureStore holds ``taps`` for every item; return ``{tap: store key}``.
+
+    Missing taps are computed together in one pass over the items that miss any of them.
+    """
+    from graft.features.extract import _files_as_paths
+
+    lazy = _LazyBackbone(backbone, weights, allow_download, _options(image_size, backbone_options))
+    items = _files_as_paths(items, backbone)
+    return _extract(lazy, items, [item_hash(it) for it in items], taps, view=view, pooling=pooling,
+                    max_tap_width=max_tap_width, store=store or FeatureStore(), batch_size=batch_size,
+                    num_workers=num_workers, device=device, progress=progress)
+
+
+def _extract(lazy: _LazyBackbone, items: Sequence[Any], hashes: list[str], taps: Sequence[str], *,
+             view: str | None, pooling: str, max_tap_width: int, store: FeatureStore, batch_size: int,
+             num_workers: int | None, device: str | None, progress: bool) -> dict[str, str]:
+    if pooling not in POOLINGS:
+        raise UsageError(f"pooling={pooling!r}: choose one of {', '.join(POOLINGS)}")
+    if view is not None:
+        from graft.features.views import check_view
+
+        check_view(view, lazy.modality())
+    base = lazy.key()
+    keys = {t: tap_key(base, t, pooling, max_tap_width, view) for t in taps}
+    missing = {t: set(store.missing(key, hashes)) for t, key in keys.items()}
+    todo_taps = [t for t in taps if missing[t]]
+    if todo_taps:
+        positions = sorted(set().union(*(missing[t] for t in todo_taps)))
+        if all(isinstance(items[i], str) for i in positions):
+            positions.sort(key=lambda i: len(items[i]))  # texts of similar length batch together
+        log.info("extracting %d tap(s) for %d item(s)", len(todo_taps), len(positions))
+        chunks = iterate_taps(lazy.get(), [items[i] for i in positions], todo_taps, pooling=pooling,
+                              max_tap_width=max_tap_width, view=view, batch_size=batch_size,
+                              num_workers=num_workers, device=device, progress=progress)
+        _fill_taps(store, {t: keys[t] for t in todo_taps}, [hashes[i] for i in positions], chunks)
+    return keys
+
+
+def tap_features(data_or_items: Any, backbone: "str | Backbone", *, taps: Sequence[str] | None = None,
+                 weights: str | Path | None = None, image_size: int | None = None, allow_download: bool = False,
+                 view: str | None = None, progress: bool = False, pooling: TapPooling = "mean",
+                 max_tap_width: int = 1024, store: FeatureStore | None = None, batch_size: int = 64,
+                 num_workers: int | None = None, device: str | None = None, dtype: Any = np.float32,
+                 **backbone_options: Any) -> dict[str, np.ndarray]:
+    """Pooled per-tap features of a dataset (all splits, item order) or a list of raw items.
+
+    Args:
+        data_or_items: a ``Dataset``, a dataset path, or a list of raw items.
+        backbone: a zoo name / generic source, or a built ``Backbone``.
+        taps: tap names (``available_taps``); ``None`` for all.
+        weights, image_size, allow_download, **backbone_options: as for ``create_backbone``.
+        view: a cheap view of every item (``graft.features.views``), cached separately.
+        pooling: ``"mean"`` (spatial mean) or ``"grid2"`` (2×2 means while C·4 ≤ ``max_tap_width``).
+        dtype: of the returned arrays (the cache holds float16).
+
+    Returns:
+        ``{tap: (N, width) array}`` in the order of ``taps``.
+    """
+    lazy = _LazyBackbone(backbone, weights, allow_download, _options(image_size, backbone_options))
+    return _tap_features(lazy, _items_of(data_or_items), taps, view=view, progress=progress, pooling=pooling,
+                         max_tap_width=max_tap_width, store=store or FeatureStore(), batch_size=batch_size,
+                         num_workers=num_workers, device=device, dtype=dtype)
+
+
+def _tap_features(lazy: _LazyBackbone, items: Sequence[Any], taps: Sequence[str] | None, *, view: str | None,
+                  progress: bool, pooling: str, max_tap_width: int, store: FeatureStore, batch_size: int,
+                  num_workers: int | None = None, device: str | None = None,
+                  dtype: Any = np.float32) -> dict[str, np.ndarray]:
+    from graft.features.extract import _files_as_paths
+
+    names = _tap_names(lazy, store)
+    taps = list(names if taps is None else taps)
+    _check_taps(taps, names, lazy.source)
+    items = _files_as_paths(items, lazy.source)
+    hashes = [item_hash(it) for it in items]
+    keys = _extract(lazy, items, hashes, taps, view=view, pooling=pooling, max_tap_width=max_tap_width,
+                    store=store, batch_size=batch_size, num_workers=num_workers, device=device, progress=progress)
+    return {t: store.gather(keys[t], hashes).astype(dtype, copy=False) for t in taps}
+
+
+def _items_of(data: Any) -> Sequence[Any]:
+    from graft.data.dataset import Dataset
+
+    if isinstance(data, Dataset):
+        return data.items
+    if isinstance(data, (str, Path)):
+        from graft.data import read
+
+        return read(data).items
+    return list(data)
+
+
+# --- per-tap normalisation and a saved model's features --------------------------------------
+
+
+def normalise_tap(x: np.ndarray, mode: Normalisation = "l2") -> np.ndarray:
+    """Per-tap normalisation before the taps are concatenated.
+
+    ``"l2"``: each row of the tap scaled to unit length (taps of very different widths and scales
+    then weigh alike; the recipe of Head2Toe's pooled features). ``"standard"``: no row operation;
+    the head standardises every column (mean 0, variance 1 on the training rows).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if mode == "standard":
+        return x
+    if mode != "l2":
+        raise UsageError(f"normalisation={mode!r}: choose one of {', '.join(NORMALISATIONS)}")
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def combine_taps(features: dict[str, np.ndarray], columns: dict[str, Sequence[int]], mode: Normalisation) -> np.ndarray:
+    """Normalise each tap (over all its columns), keep ``columns[tap]``, concatenate in ``columns``' order."""
+    parts = [normalise_tap(features[t], mode)[:, np.asarray(cols, dtype=np.int64)] for t, cols in columns.items()]
+    rows = len(next(iter(features.values()))) if features else 0
+    return np.concatenate(parts, axis=1) if parts else np.zeros((rows, 0), np.float32)
+
+
+def selected_features(items: Sequence[Any], backbone: "str | Backbone", selection: dict[str, Any], *,
+                      weights: str | Path | None = None, allow_download: bool = False,
+                      store: FeatureStore | None = None, batch_size: int = 64, progress: bool = False,
+                      **backbone_options: Any) -> np.ndarray:
+    """The features a multi-layer head reads: selected taps only, through the per-tap cache.
+
+    Args:
+        items: raw items.
+        backbone: name or built backbone.
+        selection: ``{"columns": {tap: [column, ...]}, "pooling", "max_tap_width", "normalisation",
+            "tta_views": [view, ...]}`` — the ``head`` dict of a multi-layer model's config.json.
+
+    Returns:
+        (N, total selected columns) float32; the mean over the original and the test-time views.
+    """
+    columns = {t: list(c) for t, c in selection["columns"].items()}
+    views = [None, *selection.get("tta_views", [])]
+    lazy = _LazyBackbone(backbone, weights, allow_download, _options(None, backbone_options))
+    total = None
+    for view in views:
+        feats = _tap_features(lazy, list(items), list(columns), view=view, progress=progress,
+                              pooling=selection.get("pooling", "mean"),
+                              max_tap_width=int(selection.get("max_tap_width", 1024)),
+                              store=store or FeatureStore(), batch_size=batch_size)
+        combined = combine_taps(feats, columns, selection.get("normalisation", "l2"))
+        total = combined if total is None else total + combined
+    return total / len(views)

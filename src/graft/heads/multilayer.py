@@ -1,0 +1,316 @@
+"""Multi-layer probe: one logistic regression over pooled features of every block, after Head2Toe.
+
+Head2Toe (Evci et al., ICML 2022) reads pooled activations from every layer of a frozen network,
+selects a fraction of the features, and fits a linear head on those. Here:
+
+1. each tap (``graft.features.taps``) is normalised on its own (``"l2"``: unit-length rows, so
+   taps of different widths and scales weigh alike), then all taps are concatenated;
+2. a first L2 logistic regression on every column, for each C of the grid, scores relevance: the
+   norm of each column's weights over the classes (the group norm Head2Toe's group lasso shrinks;
+   a ridge fit ranks nearly alike at a fraction of the cost);
+3. for each kept fraction (``keep_grid``) the top-scoring columns are refitted for each C; the
+   pair with the best validation accuracy (then log loss; ties keep fewer columns) wins;
+4. test-time averaging over cheap views (``views``) is used when validation says it helps;
+5. the winner is refitted on train + val. The head is a ``LinearHead`` over the selected columns
+   only, and prediction extracts only the taps that hold them.
+
+Public API (stable; ``graft.fit`` builds on it):
+
+* ``MultiLayerConfig`` — settings (JSON round-trip through ``graft._config``).
+* ``fit_multilayer(train, y_train, val, y_val, n_classes, config=None, *, train_views=None,
+  val_views=None) -> MultiLayerResult`` — ``train`` / ``val`` are ``{tap: (N, width) array}``
+  (``graft.features.taps.tap_features``); ``train_views`` / ``val_views`` are
+  ``{view: {tap: array}}`` with rows aligned to ``train`` / ``val``.
+* ``MultiLayerResult`` — ``head``, ``selection`` (``TapSelection``), ``C``, ``keep``,
+  ``val_metrics``, ``search``; ``result.features(taps)`` and ``result.predict_proba(taps,
+  views=None)`` apply the selection to new tap features.
+
+Example:
+    >>> rng = np.random.default_rng(0)
+    >>> taps = {"a": rng.normal(size=(80, 6)), "b": rng.normal(size=(80, 4))}
+    >>> y = (taps["b"][:, 0] > 0).astype(int)
+    >>> tr = {k: v[:60] for k, v in taps.items()}; va = {k: v[60:] for k, v in taps.items()}
+    >>> r = fit_multilayer(tr, y[:60], va, y[60:], 2, MultiLayerConfig(C_grid=(1.0,), keep_grid=(0.2, 1.0)))
+    >>> r.val_metrics["accuracy"] > 0.8
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from graft._config import check_ranges
+from graft.errors import UsageError
+from graft.features.taps import NORMALISATIONS, POOLINGS, combine_taps
+from graft.heads.linear import LinearHead
+from graft.heads.probe import ProbeConfig, _fit_one
+
+log = logging.getLogger(__name__)
+
+SOURCE_LOGITS = "source_logits"
+
+
+@dataclass
+class MultiLayerConfig:
+    """Settings of the multi-layer probe (API, CLI and the saved config.json)."""
+
+    C_grid: tuple[float, ...] = field(default=(0.01, 0.1, 1.0, 10.0), metadata={"help": "inverse L2 strengths tried"})
+    C: float | None = field(default=None, metadata={"help": "fixed inverse L2 strength; skips the C search"})
+    keep_grid: tuple[float, ...] = field(default=(0.05, 0.1, 0.25, 0.5, 1.0),
+                                         metadata={"help": "fractions of the columns kept, tried on validation"})
+    keep: float | None = field(default=None, metadata={"help": "fixed kept fraction; skips the keep search"})
+    taps: tuple[str, ...] | None = field(default=None, metadata={"help": "tap names to read; None: every tap"})
+    pooling: Literal["mean", "grid2"] = field(default="mean", metadata={
+        "help": "spatial pooling of image taps: 'mean', or 'grid2' (2x2 means while channels*4 <= max_tap_width)"})
+    max_tap_width: int = field(default=1024, metadata={"help": "width cap per tap for grid pooling"})
+    normalisation: Literal["l2", "standard"] = field(default="l2", metadata={
+        "help": "per-tap normalisation: 'l2' (unit-length rows per tap) or 'standard' (column standardisation only)"})
+    include_source_logits: bool = field(default=True, metadata={"help": "use the source classifier's logits as a tap"})
+    views: tuple[str, ...] = field(default=(), metadata={
+        "help": "cheap views (e.g. 'hflip' for images) added as training rows and tried for test-time averaging"})
+    tta: Literal["auto", "on", "off"] = field(default="auto", metadata={
+        "help": "test-time averaging over the views: 'auto' (when validation favours it), 'on', 'off'"})
+    max_iter: int = field(default=300, metadata={"help": "L-BFGS iterations per fit"})
+    class_weight: str | None = field(default=None, metadata={"help": "None or 'balanced'"})
+    refit_on_val: bool = field(default=True, metadata={"help": "after choosing C and keep, refit on train+val"})
+    selection_rows: int = field(default=10000, metadata={
+        "help": "at most this many training rows (a stratified sample) choose the columns; then only the "
+                "selected taps are extracted for the rest"})
+
+    def __post_init__(self) -> None:
+        self.C_grid = tuple(float(c) for c in self.C_grid)
+        self.keep_grid = tuple(float(k) for k in self.keep_grid)
+        self.views = tuple(self.views)
+        self.taps = tuple(self.taps) if self.taps is not None else None
+        check_ranges(self, {"C_grid": "(0, inf)", "C": "(0, inf)", "keep_grid": "(0, 1]", "keep": "(0, 1]",
+                            "max_tap_width": "[1, 1000000]", "max_iter": "[1, 100000]",
+                            "selection_rows": "[10, 10000000]"})
+        if not self.C_grid or not self.keep_grid:
+            raise UsageError("MultiLayerConfig: C_grid and keep_grid need at least one value each")
+        for name, value, allowed in (("pooling", self.pooling, POOLINGS), ("normalisation", self.normalisation, NORMALISATIONS),
+                                     ("tta", self.tta, ("auto", "on", "off")),
+                                     ("class_weight", self.class_weight, (None, "balanced"))):
+            if value not in allowed:
+                raise UsageError(f"MultiLayerConfig: {name}={value!r}; choose one of {', '.join(map(str, allowed))}")
+
+    def probe_config(self) -> ProbeConfig:
+        """The logistic-regression settings shared with the last-layer probe."""
+        return ProbeConfig(C_grid=self.C_grid, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight,
+                           refit_on_val=self.refit_on_val)
+
+
+@dataclass
+class TapSelection:
+    """Which columns of which taps the head reads, and how the taps are prepared.
+
+    ``columns`` is ordered from input to output and each list is sorted: the head's columns are
+    their concatenation in that order.
+    """
+
+    columns: dict[str, list[int]]
+    normalisation: str = "l2"
+    pooling: str = "mean"
+    max_tap_width: int = 1024
+    tta_views: list[str] = field(default_factory=list)
+    train_views: list[str] = field(default_factory=list)
+
+    @property
+    def taps(self) -> list[str]:
+        return list(self.columns)
+
+    @property
+    def n_features(self) -> int:
+        return sum(len(c) for c in self.columns.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``selection`` argument of ``graft.features.taps.selected_features`` (and config.json)."""
+        return {"taps": self.taps, "columns": {t: list(map(int, c)) for t, c in self.columns.items()},
+                "normalisation": self.normalisation, "pooling": self.pooling, "max_tap_width": self.max_tap_width,
+                "tta_views": list(self.tta_views), "train_views": list(self.train_views)}
+
+
+@dataclass
+class MultiLayerResult:
+    """What ``fit_multilayer`` returns."""
+
+    head: LinearHead
+    selection: TapSelection
+    C: float
+    keep: float
+    val_metrics: dict[str, Any]
+    search: list[dict[str, float]]  # per (keep, C): columns, val accuracy, val log loss
+    n_iter: int = 0
+
+    def features(self, taps: dict[str, np.ndarray]) -> np.ndarray:
+        """The head's input from per-tap features (only the selected taps are needed)."""
+        return combine_taps(taps, self.selection.columns, self.selection.normalisation)
+
+    def predict_proba(self, taps: dict[str, np.ndarray], views: dict[str, dict[str, np.ndarray]] | None = None) -> np.ndarray:
+        """Class probabilities; with ``views`` (``{view: taps}``), averaged as the selection says."""
+        return self.head.predict_proba(_averaged(self.features, taps, views, self.selection.tta_views))
+
+    def head_config(self) -> dict[str, Any]:
+        """The ``head`` entry of a saved model's config.json."""
+        return {"type": "multilayer", "C": self.C, "keep": self.keep, **self.selection.as_dict()}
+
+
+def _averaged(prepare: Any, taps: dict[str, np.ndarray], views: dict[str, dict[str, np.ndarray]] | None,
+              use: list[str]) -> np.ndarray:
+    """Mean of the prepared features over the original and the views in ``use`` (the head is
+    affine in them, so this averages the logits)."""
+    x = prepare(taps)
+    missing = [v for v in use if not views or v not in views]
+    if missing:
+        raise UsageError(f"the model averages over view(s) {missing}; pass their features")
+    for view in use:
+        x = x + prepare(views[view])
+    return x / (1 + len(use))
+
+
+def _tap_order(train: dict[str, np.ndarray], config: MultiLayerConfig) -> list[str]:
+    taps = [t for t in train if (config.taps is None or t in config.taps)]
+    if not config.include_source_logits:
+        taps = [t for t in taps if t != SOURCE_LOGITS]
+    if not taps:
+        raise UsageError("the multi-layer probe got no taps to read; check MultiLayerConfig.taps")
+    return taps
+
+
+def _scores(head: LinearHead, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    proba = head.predict_proba(x)
+    acc = float(np.mean(proba.argmax(1) == y))
+    loss = float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))))
+    return acc, loss
+
+
+def _top_columns(relevance: np.ndarray, keep: float) -> np.ndarray:
+    k = max(1, int(round(keep * len(relevance))))
+    return np.sort(np.argsort(-relevance, kind="stable")[:k])
+
+
+def fit_multilayer(train: dict[str, np.ndarray], y_train: np.ndarray, val: dict[str, np.ndarray] | None,
+                   y_val: np.ndarray | None, n_classes: int, config: MultiLayerConfig | None = None, *,
+                   train_views: dict[str, dict[str, np.ndarray]] | None = None,
+                   val_views: dict[str, dict[str, np.ndarray]] | None = None) -> MultiLayerResult:
+    """Select columns of the taps and fit the head; C and the kept fraction are chosen on validation.
+
+    Args:
+        train, val: ``{tap: (N, width)}`` per split (taps in input → output order).
+        y_train, y_val: class indices.
+        n_classes: number of classes.
+        config: settings (``MultiLayerConfig()`` by default).
+        train_views, val_views: ``{view: {tap: array}}`` for the views in ``config.views``, rows
+            aligned with ``train`` / ``val``. Training views become extra rows; validation views
+            decide test-time averaging.
+
+    Returns:
+        the head over the selected columns, the selection, and the search.
+    """
+    from graft.metrics import classification_metrics
+
+    config = config or MultiLayerConfig()
+    y_train = np.asarray(y_train)
+    if len(np.unique(y_train)) < 2:
+        raise UsageError("the multi-layer probe needs at least 2 classes in the training split")
+    taps = _tap_order(train, config)
+    widths = {t: train[t].shape[1] for t in taps}
+    everything = {t: list(range(w)) for t, w in widths.items()}
+    views = list(config.views)
+    _require_views(views, train_views, "train_views")
+    prepare = lambda feats, cols=everything: combine_taps(feats, cols, config.normalisation)  # noqa: E731
+    x_train, y_rows = _with_views(prepare, train, y_train, views, train_views)
+    has_val = val is not None and y_val is not None and len(y_val) > 0
+    x_val = prepare(val) if has_val else None
+    probe = config.probe_config()
+    grid = (config.C,) if config.C is not None else config.C_grid
+    keeps = (config.keep,) if config.keep is not None else config.keep_grid
+    search: list[dict[str, float]] = []
+    candidates: list[tuple] = []  # (acc, -loss, -keep, C, keep, columns, head, n_iter)
+
+    def consider(keep: float, columns: np.ndarray, C: float) -> LinearHead:
+        head, n_iter = _fit_one(x_train[:, columns], y_rows, C, probe, n_classes)
+        acc, loss = _scores(head, x_val[:, columns], y_val) if has_val else (0.0, 0.0)
+        search.append({"keep": keep, "C": C, "columns": int(len(columns)), "val_accuracy": acc, "val_log_loss": loss})
+        candidates.append((acc, -loss, -keep, C, keep, columns, head, n_iter))
+        return head
+
+    all_columns = np.arange(x_train.shape[1])
+    # the full fit at each C; the best one's weights rank the columns (the group norm over classes)
+    full = {C: consider(1.0, all_columns, C) for C in grid}
+    ranking_C = max(candidates, key=lambda c: c[:2])[3]
+    relevance = np.linalg.norm(full[ranking_C].weight, axis=0)
+    for keep in sorted(k for k in keeps if k < 1.0):
+        columns = _top_columns(relevance, keep)
+        for C in (grid if has_val else grid[:1]):
+            consider(keep, columns, C)
+    allowed = [c for c in candidates if c[4] in keeps] or candidates
+    # without validation there is nothing to choose on: the smallest kept fraction, first C
+    best = max(allowed, key=lambda c: c[:3]) if has_val else min(allowed, key=lambda c: c[4])
+    _, _, _, C, keep, columns, head, n_iter = best
+    selection = _selection(columns, taps, widths, config)
+    selection.tta_views = _choose_tta(config, views, val_views, selection, head, val, y_val) if has_val else []
+    val_metrics: dict[str, Any] = {}
+    if has_val:
+        sel_prepare = lambda f: combine_taps(f, selection.columns, config.normalisation)  # noqa: E731
+        x_val_sel = _averaged(sel_prepare, val, val_views, selection.tta_views)
+        val_metrics = classification_metrics(y_val, head.predict_proba(x_val_sel), n_classes)
+        if config.refit_on_val:
+            val_x, val_y = _with_views(sel_prepare, val, np.asarray(y_val), views if _has_views(views, val_views) else [],
+                                       val_views)
+            head, n_iter = _fit_one(np.vstack([x_train[:, columns], val_x]), np.concatenate([y_rows, val_y]),
+                                    C, probe, n_classes)
+    log.info("multi-layer probe: keep=%s (%d of %d columns, %d taps), C=%s, tta=%s", keep, len(columns),
+             len(all_columns), len(selection.columns), C, selection.tta_views)
+    return MultiLayerResult(head=head, selection=selection, C=float(C), keep=float(keep), val_metrics=val_metrics,
+                            search=search, n_iter=n_iter)
+
+
+def _has_views(views: list[str], given: dict[str, dict[str, np.ndarray]] | None) -> bool:
+    return bool(views) and given is not None and all(v in given for v in views)
+
+
+def _require_views(views: list[str], given: dict[str, dict[str, np.ndarray]] | None, what: str) -> None:
+    if views and not _has_views(views, given):
+        raise UsageError(f"MultiLayerConfig.views={views} but {what} lacks features for some of them; "
+                         "extract them with tap_features(..., view=NAME)")
+
+
+def _with_views(prepare: Any, feats: dict[str, np.ndarray], y: np.ndarray, views: list[str],
+                given: dict[str, dict[str, np.ndarray]] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the original items, then of each view (same labels)."""
+    blocks = [prepare(feats)] + [prepare(given[v]) for v in views] if views else [prepare(feats)]
+    return np.vstack(blocks), np.concatenate([y] * len(blocks))
+
+
+def _selection(columns: np.ndarray, taps: list[str], widths: dict[str, int], config: MultiLayerConfig) -> TapSelection:
+    """Global column indices → sorted column indices per tap (taps without any left out)."""
+    per_tap: dict[str, list[int]] = {}
+    offset = 0
+    for tap in taps:
+        inside = columns[(columns >= offset) & (columns < offset + widths[tap])] - offset
+        if len(inside):
+            per_tap[tap] = inside.astype(int).tolist()
+        offset += widths[tap]
+    return TapSelection(columns=per_tap, normalisation=config.normalisation, pooling=config.pooling,
+                        max_tap_width=config.max_tap_width, train_views=list(config.views))
+
+
+def _choose_tta(config: MultiLayerConfig, views: list[str], val_views: dict[str, dict[str, np.ndarray]] | None,
+                selection: TapSelection, head: LinearHead, val: dict[str, np.ndarray], y_val: np.ndarray) -> list[str]:
+    """The views to average over at prediction: all of ``views`` or none, as validation (or ``tta``) says."""
+    if not views or config.tta == "off":
+        return []
+    if config.tta == "on":
+        _require_views(views, val_views, "val_views")
+        return list(views)
+    if not _has_views(views, val_views):
+        return []
+    prepare = lambda f: combine_taps(f, selection.columns, config.normalisation)  # noqa: E731
+    plain = _scores(head, prepare(val), y_val)
+    averaged = _scores(head, _averaged(prepare, val, val_views, views), y_val)
+    # strictly better accuracy, or equal accuracy and lower log loss
+    return list(views) if (averaged[0], -averaged[1]) > (plain[0], -plain[1]) else []
