@@ -11,7 +11,7 @@ import importlib
 
 from graft.cli.app import app
 
-COMMAND_MODULES = ("graft.cli.core", "graft.cli.train", "graft.cli.choose", "graft.cli.adapt")
+COMMAND_MODULES = ("graft.cli.core", "graft.cli.train", "graft.cli.choose", "graft.cli.adapt", "graft.cli.ship")
 
 for _module in COMMAND_MODULES:
     try:

@@ -1,0 +1,85 @@
+"""Request payloads → the raw items a model's ``predict_proba`` takes, or a ``BadInput`` that
+names the problem (the server answers 4xx with it). Images are decoded fully here, so a
+truncated file fails its own request and never reaches a batch."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import warnings
+from typing import Any
+
+import numpy as np
+
+
+class BadInput(Exception):
+    """A request input that cannot be used; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def decode_item(data: bytes | str, modality: str, sample_rate: int | None, what: str) -> Any:
+    """One input → a model item: bytes of an image / audio file, or a text (``what`` names it in errors)."""
+    if modality == "text":
+        if isinstance(data, bytes):
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise BadInput(f"{what}: not UTF-8 text ({exc})") from exc
+        return data
+    raw = data if isinstance(data, bytes) else _b64(data, what)
+    if not raw:
+        raise BadInput(f"{what}: empty file")
+    if modality == "image":
+        return decode_image(raw, what)
+    if modality == "audio":
+        return decode_audio(raw, sample_rate or 16000, what)
+    raise BadInput(f"{what}: this model takes numeric feature rows; send them to /infer as FP32", 400)
+
+
+def _b64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadInput(f"{what}: BYTES data for images and audio must be base64-encoded file contents ({exc})") from exc
+
+
+def decode_image(raw: bytes, what: str) -> Any:
+    """Bytes of an image file → an RGB ``PIL.Image`` (fully decoded, size-capped)."""
+    from PIL import Image
+
+    from graft.data.images import DEFAULT_MAX_IMAGE_PIXELS, load_image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw)) as img:
+                if img.width * img.height > DEFAULT_MAX_IMAGE_PIXELS:
+                    raise BadInput(f"{what}: image too large ({img.width}x{img.height} pixels)", 413)
+                img.load()
+                return load_image(img)
+    except BadInput:
+        raise
+    except Exception as exc:  # Pillow raises many types for corrupt, truncated or unknown data
+        raise BadInput(f"{what}: cannot decode the image ({type(exc).__name__}: {exc})") from exc
+
+
+def decode_audio(raw: bytes, sample_rate: int, what: str) -> np.ndarray:
+    """Bytes of an audio file → a mono float32 waveform at ``sample_rate``."""
+    try:
+        import soundfile as sf
+
+        data, rate = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises several types by version
+        raise BadInput(f"{what}: cannot decode the audio ({type(exc).__name__}: {exc}); send WAV, FLAC or OGG") from exc
+    if data.shape[0] == 0:
+        raise BadInput(f"{what}: the audio holds no samples")
+    wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if rate != sample_rate:
+        import librosa
+
+        wave = librosa.resample(wave, orig_sr=rate, target_sr=sample_rate)
+    return np.ascontiguousarray(wave, dtype=np.float32)
