@@ -55,6 +55,10 @@ _LAZY = {
     "check_drift": "graft.drift.detect:check_drift",
     "readapt": "graft.drift.readapt:readapt",
     "cluster_dataset": "graft.cluster.driver:cluster_dataset",
+    "export_model": "graft.export.driver:export_model",
+    "ExportedModel": "graft.export.runtime:ExportedModel",
+    "serve_models": "graft.serve.server:serve",
+    "create_app": "graft.serve.app:create_app",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
