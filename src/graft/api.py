@@ -32,8 +32,14 @@ def as_dataset(data: "str | Path | Dataset", **read_options: Any) -> "Dataset":
 
 
 def backbone_options(image_size: int | None = None, **options: Any) -> dict[str, Any]:
-    """The options that change a backbone's output, without the unset ones."""
-    return {k: v for k, v in {"image_size": image_size, **options}.items() if v is not None}
+    """The options that change a backbone's output, without the unset ones; each checked against
+    its allowed range (``IMAGE_SIZE_RANGE``), so that callers building them first fail before any
+    data is read."""
+    from graft.backbones.spec import check_input_options
+
+    chosen = {k: v for k, v in {"image_size": image_size, **options}.items() if v is not None}
+    check_input_options(chosen)
+    return chosen
 
 
 def embed(
@@ -57,11 +63,12 @@ def embed(
     """
     from graft.features.extract import embed_items
 
+    options = backbone_options(image_size)  # settings are checked before any data is read
     items = _items_of(data, **read_options)
     if getattr(data, "modality", None) == "array":
         return np.asarray(items, dtype=np.float32)
     return embed_items(items, backbone, weights=weights, allow_download=allow_download, batch_size=batch_size,
-                       progress=progress, out=out, **backbone_options(image_size))
+                       progress=progress, out=out, **options)
 
 
 def _items_of(data: Any, **read_options: Any) -> Sequence[Any]:

@@ -60,7 +60,7 @@ def test_any_classifier_factory(blobs):
 def test_k_larger_than_a_class_names_the_class(blobs):
     X, y = blobs
     X, y = X[:-20], y[:-20]  # class 7 keeps 5 examples
-    with pytest.raises(UsageError, match=r"class np.int64\(7\) has 5|class 7 has 5"):
+    with pytest.raises(UsageError, match=r"class 7 has 5"):
         episodic_eval(X, y, n_way=5, k_shot=5, n_query=5)
 
 

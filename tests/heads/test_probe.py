@@ -114,5 +114,5 @@ def test_head_round_trips_through_float32_tensors():
 def test_probe_config_round_trips_through_json():
     config = ProbeConfig(C_grid=(0.5, 2.0), class_weight="balanced")
     assert from_dict(ProbeConfig, to_dict(config)) == ProbeConfig(C_grid=[0.5, 2.0], class_weight="balanced")
-    with pytest.raises(UsageError, match="unknown field"):
+    with pytest.raises(UsageError, match="unknown setting"):
         from_dict(ProbeConfig, {"C_grd": [1.0]})

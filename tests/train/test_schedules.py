@@ -28,13 +28,15 @@ def test_lpft_starts_from_a_probe_and_finetunes_everything_at_a_low_lr():
 def test_lpft_can_keep_the_groups_nearest_the_input_frozen():
     (phase,) = plan("lp-ft", 3, 4, 1e-3, {"frozen_groups": 2})
     assert phase.trainable == [2, 3] and phase.probe_init
-    assert plan("lp-ft", 3, 4, 1e-3, {"frozen_groups": 9})[0].trainable == []  # never more than there are
+    assert plan("lp-ft", 3, 4, 1e-3, {"frozen_groups": 4})[0].trainable == []  # all frozen: only the head trains
+    with pytest.raises(UsageError, match=r"frozen_groups=9 is outside its allowed range \[0, 4\]"):
+        plan("lp-ft", 3, 4, 1e-3, {"frozen_groups": 9})
 
 
 def test_unknown_schedule_and_option_are_usage_errors():
     with pytest.raises(UsageError, match="unknown schedule"):
         plan("nope", 3, 2, 1e-3)
-    with pytest.raises(UsageError, match="unknown field"):
+    with pytest.raises(UsageError, match="unknown setting"):
         plan("fastai", 3, 2, 1e-3, {"freeze_epoch": 1})
 
 

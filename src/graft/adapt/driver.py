@@ -54,6 +54,11 @@ class AdaptConfig:
     C: float = field(default=1.0, metadata={"help": "inverse L2 strength of the logistic-regression head"})
     seed: int = field(default=0, metadata={"help": "seed of the source split, clusterings and weights"})
 
+    def __post_init__(self) -> None:
+        from graft._config import check_ranges
+
+        check_ranges(self, {"C": "(0, inf)", "seed": "[0, 4294967295]"})
+
 
 @dataclass
 class Domains:

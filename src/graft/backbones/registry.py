@@ -134,9 +134,10 @@ def weights_identity(name: str, weights: str | Path | None = None, seed: int = 0
     """What identifies the weights ``create_backbone(name, weights)`` loads, without loading them:
     the sha256 of a user's file or of the packaged file (pinned in the spec), the sha256 of a local
     model folder, ``"random"``, or ``"hub:NAME"`` for weights that would come from a hub."""
-    from graft.backbones.weights import find_local, sha256_file
+    from graft.backbones.weights import check_weights_arg, find_local, sha256_file
 
     _ensure_loaded()
+    weights = check_weights_arg(weights)
     if weights == "random":
         return "random"
     if weights is not None:
@@ -165,10 +166,11 @@ def backbone_key(name: str, weights: str | Path | None = None, **kwargs: Any) ->
 
 
 def _create(name: str, weights: str | Path | None, allow_download: bool, **kwargs: Any) -> "Backbone":
+    from graft.backbones.weights import check_weights_arg
+
     _ensure_loaded()
-    weights_path = None if weights is None or weights == "random" else Path(weights).expanduser()
-    if weights_path is not None and not weights_path.exists():
-        raise UsageError(f"--weights {weights}: file not found")
+    weights = check_weights_arg(weights)
+    weights_path = None if weights is None or weights == "random" else Path(weights)
     if name in _SPECS:
         spec = _SPECS.get(name)
         build = _import(_BUILDERS[name])

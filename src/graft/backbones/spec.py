@@ -43,6 +43,28 @@ class InputSpec:
     max_tokens: int | None = None
     tokenizer: str | None = None
 
+    def __post_init__(self) -> None:
+        check_input_options({"image_size": self.image_size, "crop_pct": self.crop_pct})
+
+
+# Image side in pixels. Below 16 the zoo's CNNs (stride 32) and ViTs (16 px patches) have no
+# spatial extent left to pool; above 2048 one batch of 64 RGB inputs alone takes 3 GB as float32
+# and the feature maps of a CNN tens of GB more (100000 px was killed for memory at 22.8 GB).
+IMAGE_SIZE_RANGE = "[16, 2048]"
+INPUT_RANGES = {"image_size": IMAGE_SIZE_RANGE, "crop_pct": "(0, 1]"}
+
+
+def check_input_options(options: dict[str, Any]) -> None:
+    """Range-check backbone input options (``image_size``, ``crop_pct``); unset ones pass."""
+    from graft._config import in_range
+    from graft.errors import UsageError
+
+    for name, interval in INPUT_RANGES.items():
+        value = options.get(name)
+        if value is not None and not in_range(value, interval):
+            flag = f" (--{name.replace('_', '-')})" if name == "image_size" else ""
+            raise UsageError(f"{name}={value!r}{flag} is outside its allowed range {interval}")
+
 
 @dataclass(frozen=True)
 class BackboneSpec:

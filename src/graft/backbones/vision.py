@@ -14,7 +14,7 @@ from torch import nn
 from graft.backbones.base import Backbone, LayerGroup
 from graft.backbones.spec import IMAGENET_MEAN, IMAGENET_STD, BackboneSpec, InputSpec, image_input
 from graft.backbones.weights import load_into, load_state_dict, missing_weights_error, resolve, sha256_file
-from graft.errors import WeightsError
+from graft.errors import UsageError, WeightsError
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +199,8 @@ def create_timm(arch: str, weights: str | Path | None = None, allow_download: bo
     import timm
     from timm.models import group_modules
 
+    if not timm.is_model(arch) and not arch.startswith(("hf-hub:", "hf_hub:")):
+        raise unknown_architecture("timm", arch, timm.list_models())
     state, sha, download = _generic_weights(arch, weights, allow_download, "timm")
     model = timm.create_model(arch, pretrained=download)
     if state is not None:
@@ -221,6 +223,17 @@ def create_timm(arch: str, weights: str | Path | None = None, allow_download: bo
     return WrappedImageBackbone(spec.replace(groups=tuple(n for n, _ in groups)), model, groups, source_head, sha)
 
 
+def unknown_architecture(hub: str, arch: str, known: list[str]) -> UsageError:
+    """The name is the problem, whatever the weights: say so, with the closest real names."""
+    import difflib
+
+    close = difflib.get_close_matches(arch, known, n=5, cutoff=0.6)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    listing = ("import torchvision.models as m; print(m.list_models(include='*PATTERN*'))" if hub == "torchvision"
+               else "import timm; print(timm.list_models('*PATTERN*'))")
+    return UsageError(f"{hub} has no architecture named {arch!r}.{hint} List them with `python -c \"{listing}\"`.")
+
+
 def _timm_groups(model: nn.Module, group_modules: Any) -> list[tuple[str, list[nn.Module]]]:
     named = dict(model.named_modules())
     grouped = group_modules(model, model.group_matcher(coarse=True))
@@ -236,6 +249,8 @@ def create_torchvision(arch: str, weights: str | Path | None = None, allow_downl
                        image_size: int | None = None, crop_pct: float | None = None, **_: Any) -> Backbone:
     import torchvision
 
+    if arch not in torchvision.models.list_models():
+        raise unknown_architecture("torchvision", arch, torchvision.models.list_models())
     state, sha, download = _generic_weights(arch, weights, allow_download, "torchvision")
     model = torchvision.models.get_model(arch, weights="DEFAULT" if download else None)
     if hasattr(model, "aux_logits"):  # Inception / GoogLeNet: the auxiliary head is training-only

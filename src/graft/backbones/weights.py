@@ -100,6 +100,27 @@ def resolve(spec: "BackboneSpec") -> tuple[Path | None, "WeightSource | None"]:
     return None, None
 
 
+def check_weights_arg(weights: "str | Path | None") -> "Path | str | None":
+    """A ``weights`` argument as the loaders take it: None (the registered weights), ``"random"``
+    (deliberate random initialisation: also when given as a path named ``random`` that does not
+    exist), or an existing checkpoint file. Anything else is a UsageError that says what to pass."""
+    from graft.errors import UsageError
+
+    if weights is None:
+        return None
+    path = Path(weights).expanduser()
+    if str(weights) == "random" and not path.exists():
+        return "random"
+    hint = ("--weights takes a checkpoint file (.safetensors, or a plain-tensor .pt/.pth) or the word "
+            "'random' for random initialisation; leave it out to use the backbone's registered weights")
+    if not path.exists():
+        raise UsageError(f"--weights {weights}: no such file. {hint}")
+    if path.is_dir():
+        raise UsageError(f"--weights {weights}: is a folder, not a weights file. {hint} (for a Hugging Face "
+                         f"model folder use --backbone hf:{weights})")
+    return path
+
+
 def missing_weights_error(spec: "BackboneSpec") -> WeightsError:
     lines = [f"no weights found for backbone {spec.name!r}. Looked in:"]
     lines += [f"  - {s.describe()}" for s in spec.weights] or ["  - (no sources registered)"]

@@ -22,8 +22,20 @@ app.add_typer(datasets_app, name="datasets")
 
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 BACKBONE = typer.Option("mobilenet_v2", "--backbone", "-b", help="Zoo name (see `graft models`), timm:/torchvision:/hf:/st:/vectors: source, or an architecture name.")
-WEIGHTS = typer.Option(None, "--weights", help="Local checkpoint (.safetensors or plain-tensor .pt) to use instead of the registered weights.")
-IMAGE_SIZE = typer.Option(None, "--image-size", help="Input resolution for image backbones (default: the backbone's).")
+
+
+def _weights_arg(value: Any) -> Any:
+    """``--weights random`` is the word, not a file named so (unless such a file exists)."""
+    from pathlib import Path
+
+    return "random" if value is not None and str(value) == "random" and not Path("random").exists() else value
+
+
+WEIGHTS = typer.Option(None, "--weights", callback=_weights_arg,
+                       help="Local checkpoint (.safetensors or plain-tensor .pt/.pth) to use instead of the registered "
+                            "weights, or 'random' for deliberate random initialisation (a from-scratch baseline).")
+IMAGE_SIZE = typer.Option(None, "--image-size",
+                          help="Input resolution for image backbones, 16..2048 px (default: the backbone's).")
 DOWNLOAD = typer.Option(False, "--allow-download", help="Allow fetching weights from a hub (off by default: nothing downloads silently).")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Log progress details.")
 

@@ -62,7 +62,14 @@ class DriftConfig:
     max_samples: int = field(default=1000, metadata={"help": "rows of each sample used by MMD and the domain classifier"})
     top_classes: int = field(default=5, metadata={"help": "most shifted classes reported"})
     min_class_rows: int = field(default=5, metadata={"help": "rows per sample needed for a class's MMD"})
-    seed: int = 0
+    seed: int = field(default=0, metadata={"help": "seeds subsampling, permutations and folds"})
+
+    def __post_init__(self) -> None:
+        from graft._config import check_ranges
+
+        check_ranges(self, {"alpha": "(0, 1)", "strong_auc": "[0.5, 1]", "confidence_drop": "[0, 1]",
+                            "n_permutations": "[1, 1000000]", "max_samples": "[10, 1000000]", "top_classes": "[0, 10000]",
+                            "min_class_rows": "[2, 1000000]", "seed": "[0, 4294967295]"})
 
 
 @dataclass

@@ -118,12 +118,13 @@ def fewshot_eval(
     unknown = [m for m in methods if m not in LEARNERS]
     if unknown or not methods:
         raise UsageError(f"unknown few-shot method(s) {unknown}; choose from {', '.join(LEARNERS)}")
+    check_settings(n_way, k_shot, n_query, episodes, holdout, meta_steps, seed, image_size)
     ds = as_dataset(data)
     ds = ds.select(ds.labels >= 0)
     y = ds.labels
     eval_ids, train_ids = _classes_for(y, n_way, methods, holdout, seed)
     in_eval = np.isin(y, eval_ids)
-    check_episode_setup(y[in_eval], n_way, k_shot, n_query, episodes)  # fail before embedding
+    check_episode_setup(y[in_eval], n_way, k_shot, n_query, episodes, ds.classes)  # fail before embedding
     backbone = backbone or DEFAULT_BACKBONE
     X = embed(ds, backbone, weights=weights, image_size=image_size, allow_download=allow_download, progress=progress)
     factories: dict[str, Callable[[], Any]] = {}
@@ -143,6 +144,20 @@ def fewshot_eval(
         result = episodic_eval(X[in_eval], y[in_eval], n_way, k_shot, n_query, episodes, factory, seed)
         report["methods"][name] = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
     return report
+
+
+def check_settings(n_way: int, k_shot: int, n_query: int, episodes: int, holdout: int | None, meta_steps: int,
+                   seed: int, image_size: int | None) -> None:
+    """Every numeric setting in its range, before any data is read."""
+    from graft._config import check_value
+    from graft.api import backbone_options
+    from graft.fewshot.episodes import check_episode_design
+
+    check_episode_design(n_way, k_shot, n_query, episodes)
+    check_value("holdout", holdout, "[2, 100000]")
+    check_value("meta_steps", meta_steps, "[1, 10000000]")
+    check_value("seed", seed, "[0, 4294967295]")
+    backbone_options(image_size)
 
 
 def _classes_for(y: np.ndarray, n_way: int, methods: Sequence[str], holdout: int | None,

@@ -8,7 +8,7 @@ The interval is the usual few-shot one, ``mean ± 1.96 * sd / sqrt(episodes)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -64,24 +64,42 @@ def mean_ci95(values: np.ndarray) -> tuple[float, tuple[float, float]]:
     return mean, (float(mean - half), float(mean + half))
 
 
-def check_episode_setup(y: np.ndarray, n_way: int, k_shot: int, n_query: int, episodes: int) -> dict[Any, np.ndarray]:
-    """Rows of each class, after checking that every class can fill an episode."""
-    if n_way < 2 or k_shot < 1 or n_query < 1 or episodes < 1:
-        raise UsageError(
-            f"need n_way >= 2, k_shot >= 1, n_query >= 1, episodes >= 1; "
-            f"got n_way={n_way}, k_shot={k_shot}, n_query={n_query}, episodes={episodes}"
-        )
+EPISODE_RANGES = {"n_way": "[2, 1000]", "k_shot": "[1, 10000]", "n_query": "[1, 10000]", "episodes": "[1, 1000000]"}
+
+
+def check_episode_design(n_way: int, k_shot: int, n_query: int, episodes: int) -> None:
+    """The episode design's numbers in their ranges (no data needed: run it before reading any)."""
+    from graft._config import check_value
+
+    for name, value in {"n_way": n_way, "k_shot": k_shot, "n_query": n_query, "episodes": episodes}.items():
+        check_value(name, value, EPISODE_RANGES[name])
+
+
+def check_episode_setup(y: np.ndarray, n_way: int, k_shot: int, n_query: int, episodes: int,
+                        class_names: Sequence[str] | None = None) -> dict[Any, np.ndarray]:
+    """Rows of each class, after checking that every class can fill an episode.
+
+    ``class_names[label]`` names a class in messages (otherwise the label value itself).
+    """
+    check_episode_design(n_way, k_shot, n_query, episodes)
     classes, counts = np.unique(y, return_counts=True)
     if len(classes) < n_way:
         raise UsageError(f"{n_way}-way episodes need {n_way} classes; the data has {len(classes)}")
     short = [(c, n) for c, n in zip(classes, counts) if n < k_shot + n_query]
     if short:
-        named = ", ".join(f"class {c!r} has {n}" for c, n in short[:5])
+        named = ", ".join(f"class {_class_name(c, class_names)!r} has {int(n)}" for c, n in short[:5])
         raise UsageError(
             f"{named} example(s), but an episode needs k_shot + n_query = {k_shot + n_query} per class; "
             "lower k_shot or n_query, or drop the small classes"
         )
     return {c: np.flatnonzero(y == c) for c in classes}
+
+
+def _class_name(label: Any, class_names: Sequence[str] | None) -> Any:
+    """What a person calls a class: its name, else the plain Python value (never ``np.int64(0)``)."""
+    if class_names is not None and 0 <= int(label) < len(class_names):
+        return class_names[int(label)]
+    return label.item() if hasattr(label, "item") else label
 
 
 def sample_episode(

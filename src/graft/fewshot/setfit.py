@@ -65,7 +65,14 @@ class SetFitConfig:
                                                            "text (1: the token embeddings; 0: train everything)"})
     max_tokens: int | None = field(default=128, metadata={"help": "tokens per text while training (None: the backbone's limit)"})
     head_C: float = field(default=1.0, metadata={"help": "inverse L2 strength of the logistic-regression head"})
-    seed: int = 0
+    seed: int = field(default=0, metadata={"help": "seeds batches, pairs and the head"})
+
+    def __post_init__(self) -> None:
+        from graft._config import check_ranges
+
+        check_ranges(self, {"epochs": "(0, 10000]", "batch_examples": "[2, 65536]", "pairs_per_example": "[1, 10000]",
+                            "lr": "(0, 1]", "frozen_groups": "[0, 1000]", "max_tokens": "[1, 100000]",
+                            "head_C": "(0, inf)", "seed": "[0, 4294967295]"})
 
 
 # --- pairs ------------------------------------------------------------------------------------
@@ -130,7 +137,10 @@ class PrefixEncoder:
     def __init__(self, backbone: "Backbone", texts: Sequence[str], frozen_groups: int, max_tokens: int | None) -> None:
         self.backbone = backbone
         n = len(backbone.layer_groups())
-        self.start = max(0, min(frozen_groups, n - 1))
+        if n > 1 and not 0 <= frozen_groups <= n - 1:  # the top group must train, or SetFit learns nothing
+            raise UsageError(f"SetFit: frozen_groups={frozen_groups} is outside its allowed range [0, {n - 1}] "
+                             f"for {backbone.spec.name}, which has {n} layer groups (the last one always trains)")
+        self.start = min(frozen_groups, n - 1)  # a one-group encoder (word vectors) trains its only group
         self.samples = [self._truncate(backbone.preprocess(t), max_tokens) for t in texts]
         self.cache: list[dict[str, "torch.Tensor"]] | None = None
         if self.start > 0:

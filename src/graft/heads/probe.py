@@ -26,6 +26,15 @@ class ProbeConfig:
     refit_on_val: bool = field(default=True, metadata={"help": "after choosing C, refit on train+val"})
     val_fraction: float = field(default=0.2, metadata={"help": "held out when the data has no val split"})
 
+    def __post_init__(self) -> None:
+        from graft._config import check_ranges
+
+        check_ranges(self, {"C_grid": "(0, inf)", "C": "(0, inf)", "max_iter": "[1, 1000000]", "val_fraction": "(0, 1)"})
+        if not self.C_grid:
+            raise UsageError("ProbeConfig: C_grid is empty; give at least one inverse L2 strength, e.g. (0.1, 1.0)")
+        if self.class_weight not in (None, "balanced"):
+            raise UsageError(f"ProbeConfig: class_weight={self.class_weight!r} must be None or 'balanced'")
+
 
 @dataclass
 class ProbeResult:

@@ -129,6 +129,7 @@ def rank_backbones(
     if by not in scores:
         raise UsageError(f"--by {by!r} must be one of the scores computed: {', '.join(scores)}")
     infos = [SCORES.get(name) for name in scores]
+    check_settings(sample, image_size, seed, batch_size)
     ds = as_dataset(data, **read_options)
     train = ds.train
     _require_labels(train, "train")
@@ -153,6 +154,18 @@ def rank_backbones(
     rows = order_rows(rows, by, higher)
     return RankResult(rows, by, list(scores), len(items), int(len(np.unique(labels))),
                       recommend(rows, by), failed)
+
+
+def check_settings(sample: int | None, image_size: int | None, seed: int, batch_size: int) -> None:
+    """Every numeric setting in its range before any data is read (the sample's upper bound and the
+    per-class minimum depend on the data: ``stratified_sample`` checks those)."""
+    from graft._config import check_value
+    from graft.api import backbone_options
+
+    check_value("--sample", sample, f"[{2 * _MIN_PER_CLASS}, inf)")
+    check_value("--seed", seed, "[0, 4294967295]")
+    check_value("--batch-size", batch_size, "[1, 65536]")
+    backbone_options(image_size)
 
 
 def candidate_backbones(data_modality: str, backbones: Sequence[str] | None, modality: str | None) -> list[str]:
@@ -192,9 +205,12 @@ def stratified_sample(labels: np.ndarray, size: int | None, seed: int = 0) -> np
     n = len(labels)
     if size is None or size >= n:
         return np.arange(n)
-    if size < 2:
-        raise UsageError(f"--sample must be at least 2, got {size}")
     classes, counts = np.unique(labels, return_counts=True)
+    smallest = int(np.minimum(_MIN_PER_CLASS, counts).sum())
+    if size < smallest:  # fewer would leave classes unscoreable; silently taking more misreports the sample
+        raise UsageError(f"--sample {size} is outside its allowed range [{smallest}, {n}] for this data: "
+                         f"at least {_MIN_PER_CLASS} items for each of its {len(classes)} classes; "
+                         f"a larger value than {n} scores every item")
     quota = _quotas(counts, size)
     rng = np.random.default_rng(seed)
     chosen = [rng.choice(np.flatnonzero(labels == c), size=q, replace=False) for c, q in zip(classes, quota)]

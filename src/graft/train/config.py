@@ -43,16 +43,17 @@ class TrainConfig:
                                                                              "query/value projections, found by name)"})
 
     def __post_init__(self) -> None:
-        from graft.errors import UsageError
+        from graft._config import check_ranges
 
-        checks = {
-            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr >= 0,
-            "weight_decay": self.weight_decay >= 0, "label_smoothing": 0 <= self.label_smoothing < 1,
-            "l2sp": self.l2sp >= 0, "dropout": 0 <= self.dropout < 1, "crop_scale": 0 < self.crop_scale <= 1,
-            "color_jitter": 0 <= self.color_jitter < 1, "early_stopping": self.early_stopping >= 0, "lora": self.lora >= 0,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            help_ = {name: TrainConfig.__dataclass_fields__[name].metadata.get("help", "") for name in bad}
-            raise UsageError("invalid training settings: " + "; ".join(
-                f"{name}={getattr(self, name)!r} ({help_[name] or 'out of range'})" for name in bad))
+        check_ranges(self, RANGES)
+
+
+# Allowed values, stated in every error. Bounds are where a value stops meaning anything (a
+# probability of 1, a zero batch) or is certainly a typo that would only fail later (an LR of 100).
+RANGES = {
+    "epochs": "[1, 100000]", "batch_size": "[1, 65536]", "lr": "[0, 10]", "weight_decay": "[0, 10]",
+    "label_smoothing": "[0, 1)", "l2sp": "[0, inf)", "dropout": "[0, 1)", "crop_scale": "(0, 1]",
+    "color_jitter": "[0, 1)", "early_stopping": "[0, 100000]", "seed": "[0, 4294967295]", "num_workers": "[0, 256]",
+    "time_budget": "(0, inf)", "lora": "[0, 4096]", "lora_alpha": "(0, inf)", "lora_dropout": "[0, 1)",
+    "lora_lr_factor": "(0, inf)",
+}

@@ -80,6 +80,19 @@ def build_trainer(ds: "Dataset", backbone: str, config: "TrainConfig", schedule_
     return trainer, splits
 
 
+def check_settings(backbone: str, schedule: str, schedule_options: dict[str, Any] | None,
+                   image_size: int | None) -> None:
+    """Every setting's type and range, checked before any data is read (against the zoo spec's
+    layer groups when the backbone is registered; otherwise ``plan`` checks them once it is built)."""
+    from graft.api import backbone_options
+    from graft.backbones import get_spec, is_registered
+    from graft.train.schedules import schedule_config
+
+    backbone_options(image_size)
+    groups = len(get_spec(backbone).groups) if is_registered(backbone) else 0
+    schedule_config(schedule, schedule_options, groups or None)
+
+
 def checkpoint_dir(out: str | Path | None) -> Path | None:
     if out is None:
         return None
@@ -119,6 +132,7 @@ def finetune(
 
     config = dataclasses.replace(config or TrainConfig(), schedule=schedule)
     entry = SCHEDULES.get(schedule)
+    check_settings(backbone, schedule, schedule_options, image_size)
     ds = as_dataset(data, **read_options)
     trainer, splits = build_trainer(ds, backbone, config, schedule_options, weights, image_size, allow_download,
                                     checkpoint_dir(out), progress)

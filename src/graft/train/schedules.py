@@ -35,16 +35,23 @@ class LPFTConfig:
     finetune_lr_factor: float = field(default=0.1, metadata={"help": "fine-tuning LR = lr × this"})
     layer_decay: float = field(default=0.8, metadata={"help": "LR multiplier per group going toward the input"})
     frozen_groups: int = field(default=0, metadata={"help": "groups nearest the input kept frozen (their outputs "
-                                                           "are cached when inputs repeat)"})
+                                                           "are cached when inputs repeat); at most the backbone's "
+                                                           "number of groups"})
+
+    def __post_init__(self) -> None:
+        _check(self, {"finetune_lr_factor": "(0, 10]", "layer_decay": "(0, 1]", "frozen_groups": "[0, 1000]"})
 
 
 @dataclass
 class GradualConfig:
     """ULMFiT: train the head, then unfreeze one group per epoch from the top, with discriminative LRs."""
 
-    head_epochs: int = 1
-    groups_per_epoch: int = 1
+    head_epochs: int = field(default=1, metadata={"help": "epochs training only the head, before any unfreezing"})
+    groups_per_epoch: int = field(default=1, metadata={"help": "groups unfrozen per epoch, from the top"})
     lr_factor: float = field(default=2.6, metadata={"help": "ULMFiT's ratio between successive groups' LRs"})
+
+    def __post_init__(self) -> None:
+        _check(self, {"head_epochs": "[0, 100000]", "groups_per_epoch": "[1, 1000]", "lr_factor": "[1, 100]"})
 
 
 @dataclass
@@ -52,16 +59,28 @@ class FastaiConfig:
     """fastai's fine_tune: freeze N epochs (head only, one-cycle), then unfreeze all with LRs spread
     from lr/100 (first group) to lr/2 (last), one-cycle."""
 
-    freeze_epochs: int = 1
-    base_lr_div: float = 2.0
-    lr_mult: float = 100.0
+    freeze_epochs: int = field(default=1, metadata={"help": "epochs with the backbone frozen (head only)"})
+    base_lr_div: float = field(default=2.0, metadata={"help": "the last group's LR is lr / this"})
+    lr_mult: float = field(default=100.0, metadata={"help": "ratio between the last and the first group's LR"})
+
+    def __post_init__(self) -> None:
+        _check(self, {"freeze_epochs": "[0, 100000]", "base_lr_div": "[1, 10000]", "lr_mult": "[1, 1000000]"})
 
 
 @dataclass
 class FullConfig:
     """Everything trainable from the start, one LR (with warmup + cosine)."""
 
-    backbone_lr_factor: float = 0.1
+    backbone_lr_factor: float = field(default=0.1, metadata={"help": "backbone LR = lr × this"})
+
+    def __post_init__(self) -> None:
+        _check(self, {"backbone_lr_factor": "(0, 10]"})
+
+
+def _check(config: Any, ranges: dict[str, str]) -> None:
+    from graft._config import check_ranges
+
+    check_ranges(config, ranges)
 
 
 @dataclass
@@ -81,7 +100,7 @@ def _decay(n: int, top_lr: float, factor: float) -> list[float]:
 
 def _lpft(cfg: LPFTConfig, epochs: int, n: int, lr: float) -> list[Phase]:
     ft_lr = lr * cfg.finetune_lr_factor
-    frozen = min(max(cfg.frozen_groups, 0), n)
+    frozen = cfg.frozen_groups  # in [0, n]: checked by plan()
     return [Phase("finetune", epochs, list(range(frozen, n)), ft_lr, _decay(n, ft_lr, 1 / cfg.layer_decay), "cosine",
                   0.1, probe_init=True)]
 
@@ -135,7 +154,29 @@ def plan(schedule: str, epochs: int, n_groups: int, lr: float, options: dict[str
 
     entry = SCHEDULES.get(schedule)
     cfg = from_dict(entry.config_cls, options or {})
+    check_groups(schedule, cfg, n_groups)
     return entry.build(cfg, epochs, n_groups, lr)
+
+
+def schedule_config(schedule: str, options: dict[str, Any] | None = None, n_groups: int | None = None) -> Any:
+    """The schedule's config built from ``options``, with every type and range checked (against the
+    backbone's ``n_groups`` when known): what callers run before reading any data."""
+    from graft._config import from_dict
+
+    cfg = from_dict(SCHEDULES.get(schedule).config_cls, options or {})
+    if n_groups is not None:
+        check_groups(schedule, cfg, n_groups)
+    return cfg
+
+
+def check_groups(schedule: str, cfg: Any, n_groups: int) -> None:
+    """Settings that count backbone groups must fit the backbone: ``frozen_groups`` in [0, n_groups]."""
+    from graft.errors import UsageError
+
+    frozen = getattr(cfg, "frozen_groups", None)
+    if frozen is not None and frozen > n_groups:
+        raise UsageError(f"{schedule}: frozen_groups={frozen} is outside its allowed range [0, {n_groups}] "
+                         f"for this backbone, which has {n_groups} layer groups")
 
 
 def phase_at(phases: list[Phase], epoch: int) -> tuple[int, Phase, int]:
