@@ -143,6 +143,7 @@ def _build(saved: "SavedModel", ds: "Dataset", folder: Path, settings: ExportSet
         info["files"]["int8"] = INT8_FILE if not refused else None
     _write_info(folder, info)
     _write_lineage(folder, saved, info)
+    _write_training_items(folder, saved)
     (folder / "README.md").write_text(card.render(info), encoding="utf-8")
     return {"parity": parity, "quantization": info.get("quantization"), "files": info["files"]}, refused
 
@@ -295,6 +296,17 @@ def _write_lineage(folder: Path, saved: "SavedModel", info: dict[str, Any]) -> N
     write_json(folder / "lineage.json", {**saved.lineage, "export": {
         "parent": info["parent"], "parity": info.get("parity"), "quantization": info.get("quantization"),
         "versions": versions}})
+
+
+def _write_training_items(folder: Path, saved: "SavedModel") -> None:
+    """The parent's hashes of its training items, so evaluate on the export notes overlap as on the model."""
+    from safetensors.numpy import save_file
+
+    from graft.export.runtime import TRAINING_ITEMS
+
+    seen = getattr(saved, "training_items", None)
+    if seen is not None:
+        save_file({"hashes": np.ascontiguousarray(seen, dtype=np.uint64)}, str(folder / TRAINING_ITEMS))
 
 
 def _check_target(target: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -18,6 +17,7 @@ import numpy as np
 from graft.errors import GraftError, UsageError, require
 from graft.export.preprocess import Preprocessor
 
+TRAINING_ITEMS = "training_items.safetensors"  # the parent's record of its training items (evaluate reads it)
 FORMAT = "graft-onnx"
 FORMAT_VERSION = 1
 CONFIG = "config.json"
@@ -48,7 +48,9 @@ class ExportedModel:
         self.config = _model_config(info["model_config"])
         self.preprocessor = Preprocessor(info["preprocess"], self.path)
         self._session = _session(self.path / _file_of(info, variant, self.path), threads)
-        self._lock = threading.Lock()
+        lineage = self.path / "lineage.json"
+        self.lineage: dict[str, Any] = json.loads(lineage.read_text(encoding="utf-8")) if lineage.is_file() else {}
+        self.training_items = _training_items(self.path)
 
     @classmethod
     def load(cls, directory: str | Path, variant: Variant = "fp32", threads: int | None = None) -> "ExportedModel":
@@ -120,6 +122,13 @@ def _session(file: Path, threads: int | None) -> Any:
         return ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
         raise GraftError(f"{file}: onnxruntime cannot load it ({exc}); export the model again") from exc
+
+
+def _training_items(path: Path) -> np.ndarray | None:
+    from safetensors.numpy import load_file
+
+    file = path / TRAINING_ITEMS
+    return load_file(str(file))["hashes"] if file.is_file() else None
 
 
 def _model_config(raw: dict[str, Any]) -> Any:
