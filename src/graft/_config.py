@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,9 +44,10 @@ def dumps(data: Any) -> str:
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write a file so a reader never sees half of it: temp file in the same folder, fsync, rename."""
+    from graft._files import open_temp_file
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = open_temp_file(path)  # mode from the umask (mkstemp would make it 0600); stale temps cleaned
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

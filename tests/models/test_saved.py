@@ -35,7 +35,8 @@ def _front_matter(card: str) -> dict:
 
 def test_save_writes_the_four_files(probed):
     _, out = probed
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "lineage.json", "model.safetensors", "reference.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "lineage.json", "model.safetensors",
+                                                     "reference.safetensors", "training_items.safetensors"]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "temp dirs left behind"
 
 
@@ -132,19 +133,21 @@ def test_a_failed_save_leaves_the_old_model_intact(probed, tmp_path, monkeypatch
     model.head.bias = model.head.bias + 1.0  # a changed model that must not half-replace the old one
     try:
         with pytest.raises(OSError, match="disk full"):
-            model.save(target)
+            model.save(target, overwrite=True)
     finally:
         model.head.bias = model.head.bias - 1.0
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["model"], "temp dirs left behind"
 
 
-def test_saving_over_an_existing_model_replaces_it_whole(probed, tmp_path):
+def test_overwriting_a_model_replaces_only_graft_files(probed, tmp_path):
     model, _ = probed
     target = model.save(tmp_path / "model")
-    (target / "stale.txt").write_text("from an older save")
-    model.save(target)
-    assert not (target / "stale.txt").exists()
+    (target / "notes.txt").write_text("the user's own notes")
+    (target / "model.safetensors").write_bytes(b"an older graft file")  # graft's own: replaced
+    model.save(target, overwrite=True)
+    assert (target / "notes.txt").read_text() == "the user's own notes"
+    assert graft.load(target).classes == model.classes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
@@ -158,11 +161,11 @@ def test_saving_over_a_folder_that_is_not_a_model_is_refused(probed, tmp_path):
     assert (precious / "holiday.jpg").read_bytes() == b"not a model"
 
 
-def test_overwrite_false_refuses_an_existing_model(probed, tmp_path):
+def test_saving_refuses_an_existing_model_by_default(probed, tmp_path):
     model, _ = probed
     target = model.save(tmp_path / "model")
-    with pytest.raises(UsageError, match="exists"):
-        model.save(target, overwrite=False)
+    with pytest.raises(UsageError, match="--overwrite"):
+        model.save(target)
 
 
 @pytest.mark.parametrize("damage", ["missing_dir", "no_config", "bad_json", "unknown_field", "no_weights",

@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -77,12 +76,10 @@ def read_embeddings_file(path: str | Path) -> tuple["Dataset", str]:
     ``array`` dataset, and the backbone that made it."""
     from graft.data.dataset import Dataset
 
+    from graft.api import load_embeddings
+
     path = Path(path)
-    sidecar = path.with_suffix(".json")
-    if not sidecar.is_file():
-        raise UsageError(f"{path}: an embeddings file needs its {sidecar.name} sidecar (written by `graft embed --out`)")
-    meta = json.loads(sidecar.read_text(encoding="utf-8"))
-    X = np.load(path, mmap_mode="r")
+    X, meta = load_embeddings(path)  # checks that the .npy and its sidecar come from the same run
     labels = np.asarray(meta.get("labels", [-1] * len(X)), dtype=np.int64)
     splits = np.asarray(meta.get("splits", ["train"] * len(X)), dtype=object)
     ds = Dataset(items=list(np.asarray(X, dtype=np.float32)), labels=labels, classes=list(meta.get("classes", [])),
@@ -315,6 +312,7 @@ def adapt(
     train_config: "TrainConfig | None" = None,
     allow_download: bool = False,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> tuple["SavedModel", dict[str, Any]]:
     """Adapt a classifier from labelled ``source`` data to unlabelled ``target`` data.
 
@@ -336,6 +334,7 @@ def adapt(
         train_config: fine-tuning settings of the deep methods (`graft.train.config.TrainConfig`).
         allow_download: allow fetching backbone weights.
         progress: show progress bars.
+        overwrite: replace an existing model at ``out`` (only the files graft wrote there).
 
     Returns:
         The model (a `SavedModel`, saved to ``out`` when given) and a report: the method chosen and
@@ -346,7 +345,10 @@ def adapt(
         >>> model, report = adapt("fonts/", "handwriting/", "mobilenet_v2", target_eval="handwriting/")  # doctest: +SKIP
         >>> report["target_eval"]["accuracy"], report["source_only"]["accuracy"]                    # doctest: +SKIP
     """
+    from graft.api import check_out
+
     config = AdaptConfig(method=check_method(method), params=dict(params or {}), criterion=criterion, C=C, seed=seed)
+    check_out(out, overwrite)
     started = time.perf_counter()
     domains = load_domains(source, target, backbone, target_eval)
     if config.method in DEEP_METHODS:
@@ -360,7 +362,7 @@ def adapt(
     if out is not None:
         from graft.api import save_model
 
-        report["model"] = str(save_model(model, out, domains.source))
+        report["model"] = str(save_model(model, out, domains.source, overwrite=overwrite))
     return model, report
 
 

@@ -12,7 +12,7 @@ from typing import Any, List, Optional
 import typer
 
 from graft.cli import output as out
-from graft.cli.app import DOWNLOAD, IMAGE_SIZE, JSON, WEIGHTS, app, parse_options
+from graft.cli.app import DOWNLOAD, IMAGE_SIZE, JSON, OVERWRITE, WEIGHTS, app, parse_options
 
 DRIFT_EXIT_CODE = 3
 BACKBONE_OPT = typer.Option(None, "--backbone", "-b", help="Zoo name (see `graft models`); default mobilenet_v2, "
@@ -45,6 +45,7 @@ def adapt(
     lr: Optional[float] = typer.Option(None, "--lr", help="Deep methods: peak learning rate of the head."),
     seed: int = typer.Option(0, "--seed"),
     weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE, allow_download: bool = DOWNLOAD,
+    overwrite: bool = OVERWRITE,
     json_: bool = JSON,
 ) -> None:
     """Adapt a classifier from labelled source data to an unlabelled target domain and save it.
@@ -57,7 +58,8 @@ def adapt(
     model, report = out.run(lambda: run_adapt(
         source, target, backbone, method, out=out_dir, target_eval=target_eval, image_size=image_size,
         params=parse_options(option), criterion=criterion, C=c, seed=seed, weights=weights,
-        train_config=_train_config(epochs, batch_size, lr), allow_download=allow_download, progress=not json_))
+        train_config=_train_config(epochs, batch_size, lr), allow_download=allow_download, progress=not json_,
+        overwrite=overwrite))
     if json_:
         return out.emit_json(report)
     _print_adapt(report)
@@ -103,6 +105,7 @@ def fewshot(
     meta_steps: int = typer.Option(200, "--meta-steps", help="With meta: outer meta-training steps."),
     seed: int = typer.Option(0, "--seed"),
     weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE, allow_download: bool = DOWNLOAD,
+    overwrite: bool = OVERWRITE,
     json_: bool = JSON,
 ) -> None:
     """N-way K-shot episodic evaluation of few-shot learners on a backbone's embeddings, with 95% intervals.
@@ -114,7 +117,7 @@ def fewshot(
 
     methods = [m.strip() for m in method.split(",") if m.strip()]
     if "setfit" in methods:
-        return _setfit(data, backbone, k_shot, out_dir, seed, weights, allow_download, json_)
+        return _setfit(data, backbone, k_shot, out_dir, seed, weights, allow_download, json_, overwrite)
     report = out.run(lambda: fewshot_eval(data, backbone, n_way=n_way, k_shot=k_shot, n_query=n_query, episodes=episodes,
                                           methods=methods, holdout=holdout, meta_steps=meta_steps, seed=seed,
                                           image_size=image_size, weights=weights, allow_download=allow_download,
@@ -128,14 +131,14 @@ def fewshot(
 
 
 def _setfit(data: Path, backbone: str, k_shot: int, out_dir: Optional[Path], seed: int, weights: Optional[Path],
-            allow_download: bool, json_: bool) -> None:
+            allow_download: bool, json_: bool, overwrite: bool = False) -> None:
     from graft.fewshot.setfit import SetFitConfig, fit_setfit
 
     if out_dir is None:
         out.warn("error: --method setfit trains a model: give --out MODEL_DIR")
         raise typer.Exit(2)
     _, report = out.run(lambda: fit_setfit(data, backbone, k_shot=k_shot, out=out_dir, config=SetFitConfig(seed=seed),
-                                           weights=weights, allow_download=allow_download))
+                                           weights=weights, allow_download=allow_download, overwrite=overwrite))
     if json_:
         return out.emit_json(report)
     out.table(f"SetFit-style tuning of {backbone} on {report['n_train']} labelled texts ({k_shot} per class)",
@@ -156,6 +159,7 @@ def cluster(
     n_central: int = typer.Option(5, "--central", help="Most central examples listed per cluster."),
     seed: int = typer.Option(0, "--seed"),
     weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE, allow_download: bool = DOWNLOAD,
+    overwrite: bool = OVERWRITE,
     json_: bool = JSON,
 ) -> None:
     """Cluster a dataset by its embeddings; write assignments and central examples; NMI/ARI vs labels and vs raw inputs."""
@@ -163,7 +167,8 @@ def cluster(
 
     report = out.run(lambda: cluster_dataset(data, backbone, k=k, method=method, k_range=(k_min, k_max), out=out_dir,
                                              compare_raw=raw, n_central=n_central, seed=seed, image_size=image_size,
-                                             weights=weights, allow_download=allow_download, progress=not json_))
+                                             weights=weights, allow_download=allow_download, progress=not json_,
+                                             overwrite=overwrite))
     if json_:
         return out.emit_json(report)
     rows = [[f"{backbone} embeddings", report["embedding"]["k"], report["embedding"]["silhouette"],
@@ -198,6 +203,7 @@ def drift(
     force: bool = typer.Option(False, "--force", help="With --adapt: re-adapt even when no drift is found."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="Training data, for models saved without a drift reference."),
     alpha: float = typer.Option(0.01, "--alpha", help="False-alarm level (each of the two embedding tests runs at alpha/2)."),
+    overwrite: bool = OVERWRITE,
     json_: bool = JSON,
 ) -> None:
     """Has the data moved away from what MODEL was trained for? An MMD test and a domain-classifier
@@ -211,6 +217,10 @@ def drift(
     if adapt_ and out_dir is None:
         out.warn("error: --adapt needs --out NEW_MODEL_DIR")
         raise typer.Exit(2)
+    if adapt_:
+        from graft._files import check_new_output
+
+        out.run(lambda: check_new_output(out_dir, overwrite))  # before the drift test's embedding work
     report = out.run(lambda: check_drift(model, new_data, config=DriftConfig(alpha=alpha), reference_data=reference,
                                          progress=not json_))
     result: dict[str, Any] = report.to_dict()
@@ -218,7 +228,7 @@ def drift(
         from graft.drift.readapt import readapt
 
         _, result["readapt"] = out.run(lambda: readapt(model, new_data, out_dir, method=method, drift=report.to_dict(),
-                                                        progress=not json_))
+                                                        progress=not json_, overwrite=overwrite))
     if json_:
         out.emit_json(result)
     else:

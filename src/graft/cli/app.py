@@ -38,6 +38,10 @@ IMAGE_SIZE = typer.Option(None, "--image-size",
                           help="Input resolution for image backbones, 16..2048 px (default: the backbone's).")
 DOWNLOAD = typer.Option(False, "--allow-download", help="Allow fetching weights from a hub (off by default: nothing downloads silently).")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Log progress details.")
+LABEL_COLUMN = typer.Option("label", "--label-column", help="Table data: the column that holds the labels.")
+TEXT_COLUMN = typer.Option("text", "--text-column", help="Text table data: the column that holds the texts.")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing --out (only the files graft wrote there; "
+                         "your own files in a model or dataset folder are kept). Without it, an existing output is an error.")
 
 
 @app.callback()

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from graft.cli import output as out
-from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, WEIGHTS, app
+from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, OVERWRITE, WEIGHTS, app
 
 SCORE_COLUMNS = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "hscore": "H", "regularized_hscore": "H (LW)",
                  "knn": "kNN acc", "linear": "probe acc"}
@@ -99,6 +99,7 @@ def verify(
     lr: float = typer.Option(1e-3, "--lr", help="Peak LR of the head, shared by every arm."),
     batch_size: int = typer.Option(32, "--batch-size"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Save the fine-tuned model here, with the verdict in its lineage and card."),
+    overwrite: bool = OVERWRITE,
     json_: bool = JSON,
 ) -> None:
     """Did transfer help? Scratch vs linear probe vs fine-tuning on the same splits and budget,
@@ -109,7 +110,7 @@ def verify(
     config = TrainConfig(lr=lr, batch_size=batch_size)
     v = out.run(lambda: run_verify(data, backbone, seeds=seeds, budget=budget, epochs=epochs, schedule=schedule,
                                    config=config, out=out_dir, weights=weights, image_size=image_size,
-                                   allow_download=allow_download, progress=not json_))
+                                   allow_download=allow_download, progress=not json_, overwrite=overwrite))
     if json_:
         return out.emit_json(v.to_dict())
     out.table(f"verify {backbone} on {data}: test {v.metric} over seeds {v.seeds}",

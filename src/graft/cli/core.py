@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from graft.cli import output as out
-from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, WEIGHTS, app, datasets_app
+from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, LABEL_COLUMN, TEXT_COLUMN, OVERWRITE, WEIGHTS, app, datasets_app
 
 
 @app.command("models")
@@ -46,11 +46,13 @@ def datasets_make(
     directory: Path = typer.Argument(..., help="Folder to write it to."),
     per_class: Optional[int] = typer.Option(None, "--per-class", help="Cap on examples per class and split."),
     seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier build in DIR made with other "
+                                   "parameters (only the files that build wrote; files you added are kept)."),
 ) -> None:
     """Write a built-in dataset out as ordinary image/audio folders or CSV files."""
     from graft.data import make_dataset
 
-    path = out.run(lambda: make_dataset(name, directory, per_class=per_class, seed=seed))
+    path = out.run(lambda: make_dataset(name, directory, per_class=per_class, seed=seed, overwrite=overwrite))
     out.echo(f"wrote {name} to {path}")
 
 
@@ -61,12 +63,15 @@ def embed(
     allow_download: bool = DOWNLOAD,
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write embeddings to this .npy (plus labels/paths beside it)."),
     batch_size: int = typer.Option(64, "--batch-size"),
+    overwrite: bool = OVERWRITE,
+    label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
     json_: bool = JSON,
 ) -> None:
     """Embed a dataset with a backbone (cached on disk; a re-run reads the cache)."""
     from graft.cli.commands import run_embed
 
-    result = out.run(lambda: run_embed(data, backbone, weights, image_size, allow_download, out_file, batch_size))
+    result = out.run(lambda: run_embed(data, backbone, weights, image_size, allow_download, out_file, batch_size,
+                                       overwrite, label_column=label_column, text_column=text_column))
     if json_:
         return out.emit_json(result)
     out.echo(f"{result['n']} items → {result['shape']} features with {backbone}" + (f"; wrote {result['out']}" if result.get("out") else ""))
@@ -79,28 +84,52 @@ def probe(
     backbone: str = BACKBONE, weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE,
     allow_download: bool = DOWNLOAD,
     c: Optional[float] = typer.Option(None, "--C", help="Fix the inverse L2 strength (default: chosen on val)."),
+    layers: str = typer.Option("last", "--layers", help="'last': the backbone's features; 'all': a multi-layer "
+                               "probe over every block (columns selected on validation)."),
+    views: Optional[str] = typer.Option(None, "--views", help="With --layers all: comma-separated cheap views "
+                                        "(images: hflip) as extra training rows, averaged at test time when "
+                                        "validation favours it."),
+    overwrite: bool = OVERWRITE,
+    label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
     json_: bool = JSON,
 ) -> None:
     """Train a linear probe on frozen, cached features and save the model."""
     import graft
-    from graft.heads.probe import ProbeConfig
 
-    model = out.run(lambda: graft.probe(data, backbone, out=out_dir, weights=weights, image_size=image_size,
-                                        config=ProbeConfig(C=c), allow_download=allow_download, progress=not json_))
-    metrics = model.lineage.get("metrics", {})
+    def run():
+        from graft.errors import UsageError
+        from graft.heads.multilayer import MultiLayerConfig
+        from graft.heads.probe import ProbeConfig
+
+        chosen = tuple(v.strip() for v in views.split(",") if v.strip()) if views else ()
+        if chosen and layers != "all":
+            raise UsageError("--views needs --layers all")
+        config = MultiLayerConfig(C=c, views=chosen) if layers == "all" else ProbeConfig(C=c)
+        return graft.probe(data, backbone, out=out_dir, overwrite=overwrite, weights=weights, image_size=image_size,
+                           config=config, layers=layers, allow_download=allow_download, progress=not json_,
+                           label_column=label_column, text_column=text_column)
+
+    model = out.run(run)
+    metrics, head = model.lineage.get("metrics", {}), model.config.head
     if json_:
-        return out.emit_json({"model": str(out_dir), "metrics": metrics, "C": model.config.head.get("C")})
-    out.table(f"probe {backbone} → {out_dir}", ["split", "accuracy", "macro-F1", "n"], out.metrics_rows(metrics))
+        return out.emit_json({"model": str(out_dir), "metrics": metrics, "C": head.get("C"), "layers": layers,
+                              **({"keep": head["keep"], "taps": head["taps"], "tta_views": head["tta_views"]}
+                                 if head.get("type") == "multilayer" else {})})
+    title = f"probe {backbone} → {out_dir}"
+    if head.get("type") == "multilayer":
+        title += f" (multi-layer: {model.head.n_features} features from {len(head['taps'])} taps)"
+    out.table(title, ["split", "accuracy", "macro-F1", "n"], out.metrics_rows(metrics))
 
 
 @app.command("evaluate")
 def evaluate(model: Path = typer.Argument(..., help="Model directory."),
              data: Path = typer.Argument(..., help="Dataset folder or table (its test split, else everything)."),
+             label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
              json_: bool = JSON) -> None:
     """Accuracy, macro-F1, per-class metrics and the confusion matrix of a model on data."""
     import graft
 
-    r = out.run(lambda: graft.evaluate(model, data))
+    r = out.run(lambda: graft.evaluate(model, data, label_column=label_column, text_column=text_column))
     if json_:
         return out.emit_json(r)
     out.table(f"{model} on {data}", ["metric", "value"], [["accuracy", r["accuracy"]], ["macro-F1", r["macro_f1"]], ["n", r["n"]]])
@@ -109,20 +138,29 @@ def evaluate(model: Path = typer.Argument(..., help="Model directory."),
     out.echo("confusion matrix (rows: true, columns: predicted, in class order above):")
     for row in r["confusion_matrix"]:
         out.echo("  " + " ".join(f"{v:4d}" for v in row))
+    if r.get("note"):
+        out.warn(f"note: {r['note']}")
 
 
 @app.command("predict")
 def predict(model: Path = typer.Argument(..., help="Model directory."),
             inputs: List[str] = typer.Argument(..., help="Files, folders of files, or texts."),
             out_file: Optional[Path] = typer.Option(None, "--out", help="Write a CSV: input, label, one column per class."),
+            overwrite: bool = OVERWRITE,
             json_: bool = JSON) -> None:
-    """Label and class probabilities for each input."""
+    """Label and class probabilities for each input (a folder's files that are not inputs of the
+    model's kind are skipped with a note)."""
     import graft
-    from graft.cli.commands import write_predictions
+    from graft.cli.commands import check_predictions_file, write_predictions
 
-    rows = out.run(lambda: graft.predict(model, inputs))
     if out_file:
-        write_predictions(rows, out_file)
+        out.run(lambda: check_predictions_file(out_file, overwrite))
+    skipped: list[tuple[str, str]] = []
+    rows = out.run(lambda: graft.predict(model, inputs, skipped=skipped))
+    for path, reason in skipped:
+        out.warn(f"skipped {path}: {reason}")
+    if out_file:
+        out.run(lambda: write_predictions(rows, out_file))
     if json_:
         return out.emit_json(rows)
     out.table("predictions", ["input", "label", "p"], [[r["input"], r["label"], max(r["probabilities"].values())] for r in rows])
@@ -134,6 +172,7 @@ def demo(
     per_class: int = typer.Option(100, "--per-class", help="Fashion-MNIST examples per class (train and test)."),
     image_size: int = typer.Option(96, "--image-size"),
     backbones: Optional[str] = typer.Option(None, "--backbones", help="Comma-separated; default: every offline vision backbone."),
+    overwrite: bool = OVERWRITE,
     json_: bool = JSON,
 ) -> None:
     """The main job on the built-in default: probe each offline vision backbone on a small
@@ -141,7 +180,7 @@ def demo(
     from graft.cli.commands import run_demo
 
     names = backbones.split(",") if backbones else None
-    result = out.run(lambda: run_demo(directory, per_class, image_size, names, progress=not json_))
+    result = out.run(lambda: run_demo(directory, per_class, image_size, names, progress=not json_, overwrite=overwrite))
     if json_:
         return out.emit_json(result)
     out.table(f"Fashion-MNIST, {per_class}/class, {image_size}px: linear probe per backbone",

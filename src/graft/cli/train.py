@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from graft.cli import output as out
-from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, WEIGHTS, app, parse_options
+from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, OVERWRITE, WEIGHTS, app, parse_options
 
 SCHEDULE_HELP = "lp-ft (probe, then fine-tune all at a low LR) | gradual (ULMFiT) | fastai | full | scratch (random init baseline)"
 
@@ -36,7 +36,9 @@ def finetune(
     lora: int = typer.Option(0, "--lora", metavar="R", min=0,
                              help="LoRA rank for transformer backbones (text, audio): train only low-rank adapters on "
                                   "the attention query/value projections + the head; the model saves only those. 0: off."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint "
+                                "(same data and settings; it may then replace --out)."),
+    overwrite: bool = OVERWRITE,
     json_: bool = JSON,
 ) -> None:
     """Fine-tune a pretrained backbone with a new head (resumable; validation every epoch)."""
@@ -50,7 +52,7 @@ def finetune(
     model = out.run(lambda: run_finetune(data, backbone, schedule, out=out_dir, config=config, weights=weights,
                                          schedule_options=parse_options(option),
                                          image_size=image_size, allow_download=allow_download, resume=resume,
-                                         progress=not json_))
+                                         progress=not json_, overwrite=overwrite))
     settings = model.lineage.get("settings", {})
     metrics = model.lineage.get("metrics", {})
     if json_:
@@ -95,11 +97,16 @@ def lr_find(
     trainable: str = typer.Option("head", "--trainable", help="head (frozen backbone) | all"),
     steps: int = typer.Option(100, "--steps"),
     out_file: Path = typer.Option(Path("lr_find.png"), "--out", help="PNG plot; the data goes beside it as .json."),
+    overwrite: bool = OVERWRITE,
     json_: bool = JSON,
 ) -> None:
     """Learning-rate range test: loss vs LR, saved as data and a PNG, with a suggested LR."""
     from graft._config import write_json
+    from graft._files import check_new_output
     from graft.train.finetune import find_lr
+
+    for path in (out_file, out_file.with_suffix(".json")):
+        out.run(lambda: check_new_output(path, overwrite))
 
     result = out.run(lambda: find_lr(data, backbone, image_size=image_size, weights=weights, trainable=trainable,
                                      steps=steps, plot_path=out_file))

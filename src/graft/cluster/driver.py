@@ -138,6 +138,7 @@ def cluster_dataset(
     weights: str | Path | None = None,
     allow_download: bool = False,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Cluster ``data`` by its embeddings; optionally write ``assignments.csv``, ``central.csv``, ``summary.json``.
 
@@ -150,14 +151,18 @@ def cluster_dataset(
         compare_raw: also cluster the raw inputs (same method, same k) and report their NMI / ARI.
         normalize: L2-normalise embeddings first; default on for text (cosine geometry).
         n_central: central examples written per cluster.
+        overwrite: write into an existing, non-empty ``out`` (replacing only the three files).
 
     Returns:
         A JSON-ready report: ``embedding`` (k, silhouette, NMI, ARI, sizes), ``raw`` (the same for
         raw inputs, or None), ``central`` examples by name, and ``files`` written.
     """
+    from graft._files import check_new_output
     from graft.api import DEFAULT_BACKBONE, as_dataset, embed
     from graft.cluster.cluster import cluster_embeddings
 
+    if out is not None:
+        check_new_output(out, overwrite)
     ds = as_dataset(data)
     if len(ds) < 3:
         raise UsageError(f"{ds.source}: clustering needs at least 3 items; found {len(ds)}")

@@ -106,7 +106,7 @@ def _as_new_dataset(new_data: Any, model: "SavedModel") -> "Dataset":
 
 def readapt(model: "SavedModel | str", new_data: Any, out: str | Path | None = None, *, method: str = "self-train",
             params: dict[str, Any] | None = None, seed: int = 0, drift: dict[str, Any] | None = None,
-            batch_size: int = 64, progress: bool = False) -> tuple["SavedModel", dict[str, Any]]:
+            batch_size: int = 64, progress: bool = False, overwrite: bool = False) -> tuple["SavedModel", dict[str, Any]]:
     """Re-adapt ``model`` to ``new_data`` (unlabelled) and return (and save to ``out``) the new model.
 
     Example:
@@ -116,12 +116,13 @@ def readapt(model: "SavedModel | str", new_data: Any, out: str | Path | None = N
     """
     from graft._config import to_dict
     from graft.adapt.driver import AdaptConfig, export_head, fit_adapter
-    from graft.api import _as_model, reference_sample, save_model
+    from graft.api import _as_model, check_out, reference_sample, save_model
     from graft.models.lineage import make_lineage
     from graft.models.saved import SavedModel
 
     if method not in READAPT_METHODS:
         raise UsageError(f"re-adaptation method must be one of {', '.join(READAPT_METHODS)}; got {method!r}")
+    check_out(out, overwrite)
     old = _as_model(model)
     new_ds = _as_new_dataset(new_data, old)
     if len(new_ds) == 0:
@@ -146,5 +147,5 @@ def readapt(model: "SavedModel | str", new_data: Any, out: str | Path | None = N
     report = {"method": method, "chosen": info["chosen"], "reason": info["reason"], "source": source,
               "n_new": len(new_ds), "changed_predictions": changed, "parent": lineage["parent"]}
     if out is not None:
-        report["model"] = str(save_model(new, out, new_ds))
+        report["model"] = str(save_model(new, out, new_ds, overwrite=overwrite))
     return new, report

@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from graft._config import atomic_write_bytes
+from graft.errors import GraftError
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,27 @@ class FeatureStore:
     """
 
     def __init__(self, root: str | Path | None = None, shard_size: int = 2048) -> None:
+        # where the root came from, for error messages: the setting a user would change
+        self.origin = ("given" if root is not None else "env" if os.environ.get("GRAFT_CACHE") else "default")
         self.root = Path(root) if root is not None else default_cache_dir() / "features"
         self.shard_size = shard_size
+        self._writable = False
+
+    def check_writable(self) -> None:
+        """Fail before any item is computed when the results could not be stored (a cache path that
+        is a file, cannot be created, or is read-only), naming the setting to change."""
+        if self._writable:
+            return
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.root, os.W_OK | os.X_OK):
+                raise PermissionError("no write permission")
+        except OSError as exc:
+            where = {"env": f"; it comes from GRAFT_CACHE={os.environ.get('GRAFT_CACHE')}", "given": "",
+                     "default": " (the default cache folder)"}[self.origin]
+            raise GraftError(f"the feature cache cannot be written at {self.root} ({exc.strerror or exc}){where}: "
+                             "point GRAFT_CACHE at a folder graft can create and write in") from exc
+        self._writable = True
 
     def key_dir(self, key: str) -> Path:
         return self.root / key
@@ -119,6 +139,7 @@ class FeatureStore:
     def fill(self, key: str, item_hashes: Sequence[str], positions: list[int],
              compute: Callable[[list[int]], Iterable[np.ndarray]]) -> None:
         """Compute and store the items at ``positions`` (e.g. one rank's share of the missing ones)."""
+        self.check_writable()
         hashes = [item_hashes[i] for i in positions]
         pending: list[np.ndarray] = []
         done = 0

@@ -264,6 +264,7 @@ def fit_setfit(
     config: SetFitConfig | None = None,
     weights: str | Path | None = None,
     allow_download: bool = False,
+    overwrite: bool = False,
 ) -> tuple["SavedModel", dict[str, Any]]:
     """SetFit-style few-shot training on ``data``'s labelled texts; returns (and saves) the model.
 
@@ -274,18 +275,20 @@ def fit_setfit(
         k_shot: labelled texts per class to train on; ``None``: all of them.
         out: model folder to write.
         config: `SetFitConfig`.
+        overwrite: replace an existing model at ``out`` (checked before any training).
 
     Returns:
         The model (tuned encoder + logistic-regression head) and a report: shots, steps, seconds,
         the loss curve's ends and test metrics.
     """
     from graft._config import to_dict
-    from graft.api import _package, as_dataset, reference_sample, save_model
+    from graft.api import _package, as_dataset, check_out, hash64, reference_sample, save_model
     from graft.backbones import create_backbone
     from graft.metrics import classification_metrics
     from graft.backbones.weights import state_sha256
 
     config = config or SetFitConfig()
+    check_out(out, overwrite)
     ds = as_dataset(data)
     if ds.modality != "text":
         raise UsageError(f"SetFit fine-tunes sentence encoders: {ds.source} is {ds.modality} data, not text")
@@ -313,8 +316,9 @@ def fit_setfit(
     model.config.backbone.weights_sha256 = state_sha256(state)
     model.config.backbone.weights_file = None
     model.reference = reference_sample(features, head.predict_proba(features))
+    model.training_items = hash64([ds.item_hashes()[i] for i in rows])  # only the shots trained on
     report = {"n_train": len(rows), "k_shot": k_shot, "steps": len(losses), "loss_first": losses[0],
               "loss_last": losses[-1], "train_seconds": round(train_seconds, 2), "metrics": metrics}
     if out is not None:
-        report["model"] = str(save_model(model, out, ds))
+        report["model"] = str(save_model(model, out, ds, overwrite=overwrite))
     return model, report

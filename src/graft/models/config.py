@@ -33,3 +33,4 @@ class ModelConfig:
     preprocess: dict[str, Any] = field(default_factory=dict)  # the backbone's input spec
     format_version: int = FORMAT_VERSION
     task: str = "classification"
+    files: dict[str, str] = field(default_factory=dict)  # sha256 of every other file saving wrote

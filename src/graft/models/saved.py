@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from graft._config import from_dict, to_dict, write_json
-from graft._files import OVERWRITE_HINT, foreign_files, make_temp_dir, remove, swap_dir
+from graft._files import OVERWRITE_HINT, clean_stale, foreign_files, make_temp_dir, remove, swap_dir
 from graft.errors import GraftError, UsageError
 from graft.heads.linear import LinearHead
 from graft.models.card import render_card
@@ -83,6 +83,7 @@ class SavedModel:
         graft wrote there: the user's own files in it are kept. A folder of other files is never replaced.
         """
         target = Path(directory)
+        clean_stale(target)  # first: an interrupted save's swapped-out model is restored, then judged
         owned = _check_replaceable(target, overwrite)
         tmp = make_temp_dir(target)
         try:
@@ -233,6 +234,12 @@ def _other_loader(kind: Any, path: Path) -> Callable[[Path], Any]:
         raise GraftError(f"{path / CONFIG}: a {kind!r} model folder, and no loader for it is registered; "
                          "open it with graft.load (which knows every kind graft writes)")
     return _LOADERS[kind]
+
+
+def check_target(directory: str | Path, overwrite: bool) -> None:
+    """Raise the UsageError that ``save(directory, overwrite)`` would raise, before any work is done."""
+    clean_stale(Path(directory))
+    _check_replaceable(Path(directory), overwrite)
 
 
 def _check_replaceable(target: Path, overwrite: bool) -> set[str] | None:

@@ -113,9 +113,13 @@ def finetune(
     allow_download: bool = False,
     resume: bool = False,
     progress: bool = False,
+    overwrite: bool = False,
     **read_options: Any,
 ) -> "SavedModel":
     """Fine-tune ``backbone`` on ``data`` with ``schedule`` and return (and save) the model.
+
+    An existing model at ``out`` is replaced only with ``overwrite=True``, or with ``resume=True``
+    when an interrupted run's checkpoint is there to resume (that run was allowed to replace it).
 
     Example:
         >>> model = graft.finetune("data/pets", "mobilenet_v2", "fastai", out="models/pets",
@@ -124,7 +128,7 @@ def finetune(
     import dataclasses
 
     from graft._config import to_dict
-    from graft.api import _package, as_dataset, save_model
+    from graft.api import _package, as_dataset, check_out, save_model
     from graft.backbones.weights import state_sha256
     from graft.heads.linear import LinearHead
     from graft.train.config import TrainConfig
@@ -133,9 +137,12 @@ def finetune(
     config = dataclasses.replace(config or TrainConfig(), schedule=schedule)
     entry = SCHEDULES.get(schedule)
     check_settings(backbone, schedule, schedule_options, image_size)
+    overwrite = overwrite or _resumable(out, resume)
+    check_out(out, overwrite)
     ds = as_dataset(data, **read_options)
     trainer, splits = build_trainer(ds, backbone, config, schedule_options, weights, image_size, allow_download,
                                     checkpoint_dir(out), progress)
+    trainer.classes = list(ds.classes)  # recorded in checkpoints: --resume refuses another dataset's run
     model, bb, n_classes = trainer.model, trainer.model.backbone, len(ds.classes)
     result = trainer.run(resume=resume)
     metrics = {"val": result.best_metrics} if result.best_metrics else {}
@@ -166,8 +173,15 @@ def finetune(
     saved.extra_files["history.json"] = _history_json(result.history)
     saved.reference = _reference(trainer, splits)
     if out is not None and trainer.dist.is_main_process:
-        save_model(saved, out, ds)
+        save_model(saved, out, ds, overwrite=overwrite)
     return saved
+
+
+def _resumable(out: str | Path | None, resume: bool) -> bool:
+    from graft.train.loop import CHECKPOINT
+
+    folder = checkpoint_dir(out)
+    return bool(resume and folder is not None and (folder / CHECKPOINT).is_file())
 
 
 def _reference(trainer: Any, splits: dict[str, Any], size: int = 1000) -> dict[str, np.ndarray]:

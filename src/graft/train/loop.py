@@ -5,6 +5,7 @@ atomic checkpoint after every epoch so a killed run resumes to the same result."
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import os
 import tempfile
@@ -349,7 +350,7 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "best_weights": getattr(self, "_best_weights", None), "state": to_dict(self.state),
             "torch_rng": torch.get_rng_state(), "config": to_dict(self.config),
-            "phases": [to_dict(p) for p in self.phases],
+            "phases": [to_dict(p) for p in self.phases], "data": self._data_record(),
         }
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.checkpoint_dir, prefix=".ckpt-", suffix=".tmp")
@@ -369,9 +370,14 @@ class Trainer:
             log.warning("no checkpoint at %s: starting from the beginning", path)
             return False
         payload = torch.load(path, map_location="cpu", weights_only=True)
+        self._check_same_data(payload, path)
         if payload["config"] != to_dict(self.config):
             raise UsageError(f"{path} was written with different settings; remove it or rerun without --resume")
-        self.model.load_state_dict(payload["model"])
+        try:
+            self.model.load_state_dict(payload["model"])
+        except RuntimeError as exc:  # shapes of another model (other backbone, other classes)
+            raise UsageError(f"{path} holds the weights of another model ({str(exc).splitlines()[0]}); "
+                             f"remove {path.parent} or rerun without --resume") from exc
         self.optimizer.load_state_dict(payload["optimizer"])
         if payload["best_weights"] is not None:
             self._best_weights = payload["best_weights"]
@@ -381,6 +387,36 @@ class Trainer:
             self.model.backbone.key = f"finetuned-{uuid.uuid4().hex}"
         log.info("resumed from %s at epoch %d", path, self.state.epoch)
         return True
+
+    def _data_record(self) -> dict[str, Any]:
+        """What this run trains on: items (content hashes) and labels of train and val, and the classes."""
+        digest = hashlib.sha256()
+        for split in (self.train_split, self.val_split):
+            digest.update("\n".join(split.hashes).encode() + b"|")
+            digest.update(np.asarray(split.labels, dtype=np.int64).tobytes() + b"|")
+        return {"fingerprint": digest.hexdigest(), "n_classes": self.n_classes,
+                "classes": list(getattr(self, "classes", None) or [])}
+
+    def _check_same_data(self, payload: dict[str, Any], path: Path) -> None:
+        """Resuming another dataset's run would save that run's weights under this data's classes."""
+        from graft.errors import UsageError
+
+        fix = f"remove {path.parent} to start afresh, or rerun without --resume"
+        saved, here = payload.get("data"), self._data_record()
+        if saved is None:  # a checkpoint from before data records: the head's size still tells the classes
+            head = payload["model"].get("head.weight")
+            saved = {"n_classes": int(head.shape[0])} if head is not None else {}
+            log.warning("%s records no data fingerprint (an older graft): cannot check it was made on this data", path)
+        if saved.get("n_classes", here["n_classes"]) != here["n_classes"]:
+            raise UsageError(f"{path} is the checkpoint of a run with {saved['n_classes']} classes, but this data has "
+                             f"{here['n_classes']}: it belongs to another run; {fix}")
+        if saved.get("classes") and here["classes"] and saved["classes"] != here["classes"]:
+            raise UsageError(f"{path} is the checkpoint of a run on classes {saved['classes']}, but this data's classes "
+                             f"are {here['classes']}; {fix}")
+        if saved.get("fingerprint", here["fingerprint"]) != here["fingerprint"]:
+            raise UsageError(f"{path} is the checkpoint of a run on other data (its training or validation items or "
+                             f"labels differ from this data's): resuming would continue that run and save its weights "
+                             f"under this data's classes; {fix}")
 
     def _clear_checkpoint(self) -> None:
         if self.checkpoint_dir is not None and self.dist.is_main_process:

@@ -117,6 +117,7 @@ def verify(
     confidence: float = 0.95,
     allow_download: bool = False,
     progress: bool = False,
+    overwrite: bool = False,
     **read_options: Any,
 ) -> Verdict:
     """Did transfer help? Train scratch, a linear probe and a fine-tuning schedule on the same splits.
@@ -145,14 +146,16 @@ def verify(
             ``lineage.json`` and model card.
         metric: "accuracy" or "macro_f1" on the test split.
         confidence: level of the intervals.
+        overwrite: replace an existing model at ``out`` (checked before any training).
 
     Example:
         >>> v = graft.verify("data/pets", backbone="mobilenet_v2", seeds=3, budget=120)  # doctest: +SKIP
         >>> v.verdict, v.summary                                                         # doctest: +SKIP
     """
-    from graft.api import as_dataset, save_model
+    from graft.api import as_dataset, check_out, save_model
     from graft.train.config import TrainConfig
 
+    check_out(out, overwrite)
     ds = as_dataset(data, **read_options)
     seed_list = _seeds(seeds)
     _check_splits(ds)
@@ -178,7 +181,7 @@ def verify(
     if best.model is not None:
         best.model.lineage["verdict"] = verdict.to_dict()
         if out is not None:
-            save_model(best.model, out, ds)
+            save_model(best.model, out, ds, overwrite=overwrite)
     for run in ft_runs + scratch_runs + probe_arm.runs:  # free the other models' weights
         if run is not best:
             run.model = None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from graft.data.builtin import digits, fashion_mnist, font_digits, fortunes, spoken_digits  # noqa: F401
+from graft.data.builtin._output import allow_overwrite
 from graft.data.builtin.registry import DATASETS, BuiltinDataset
 from graft.errors import UsageError
 
@@ -34,14 +35,16 @@ def dataset_info(name: str) -> BuiltinDataset:
 
 
 def make_dataset(
-    name: str, out_dir: str | os.PathLike[str], per_class: int | None = None, seed: int = 0, **options: Any
+    name: str, out_dir: str | os.PathLike[str], per_class: int | None = None, seed: int = 0,
+    overwrite: bool = False, **options: Any
 ) -> Path:
     """Materialise a built-in dataset into ``out_dir`` and return that folder.
 
     Args:
         name: one of :func:`list_datasets`.
-        out_dir: target folder (created; a previous build there with other parameters is replaced;
-            the same parameters make this a no-op).
+        out_dir: target folder (created; the same parameters make this a no-op; a previous build
+            there with other parameters is replaced only with ``overwrite``, and then only the files
+            that build wrote: files the user added are kept).
         per_class: cap on items per class and split; ``None`` for the dataset's default.
         seed: chooses the subsample (and split) deterministically.
         **options: dataset-specific options (``font_digits``: ``size``; ``fortunes``: ``categories``;
@@ -55,4 +58,5 @@ def make_dataset(
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise UsageError(f"{name} has no option(s) {unknown}; it accepts {accepted or 'none'}")
-    return spec.make(Path(out_dir), per_class, seed, **options)
+    with allow_overwrite(overwrite):
+        return spec.make(Path(out_dir), per_class, seed, **options)

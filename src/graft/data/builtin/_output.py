@@ -1,23 +1,27 @@
 """Writing a built-in dataset: build in a temp folder beside the target, then rename into place.
 
 The target holds ``DATASET.json`` (provenance) and ``README.md`` only once it is complete, so a
-``DATASET.json`` with the same parameters means "already made": re-running is a no-op.
+``DATASET.json`` with the same parameters means "already made": re-running is a no-op. The manifest
+lists every file the build wrote: a build with other parameters replaces a folder only when the
+caller allows it (``allow_overwrite``), and then only those files; anything the user added is kept.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from PIL import Image
 
 from graft._config import atomic_write_text, write_json
+from graft._files import OVERWRITE_HINT, clean_stale, foreign_files, make_temp_dir, remove, swap_dir
 from graft.data.builtin.registry import BuiltinDataset
 from graft.errors import MissingDependencyError, UsageError
 
@@ -26,6 +30,18 @@ logger = logging.getLogger(__name__)
 MANIFEST = "DATASET.json"
 FORMAT_VERSION = 1
 Counts = dict[str, dict[str, int]]  # split → class → number of items
+# Set by make_dataset for the one call, so that each builder need not pass it along.
+_OVERWRITE: contextvars.ContextVar[bool] = contextvars.ContextVar("graft_dataset_overwrite", default=False)
+
+
+@contextlib.contextmanager
+def allow_overwrite(overwrite: bool) -> Iterator[None]:
+    """Within the block, ``materialise`` may replace an earlier build with other parameters."""
+    token = _OVERWRITE.set(overwrite)
+    try:
+        yield
+    finally:
+        _OVERWRITE.reset(token)
 
 
 def materialise(
@@ -39,7 +55,8 @@ def materialise(
 
     Args:
         spec: the dataset being made (name, licence, source for the manifest).
-        out_dir: target folder; created, or replaced when it holds another build of a graft dataset.
+        out_dir: target folder; created, or (within ``allow_overwrite(True)``) the files of another
+            build of a graft dataset in it replaced.
         params: everything that changes the output (per_class, seed, options).
         build: writes the files into a fresh folder and returns counts and extra provenance.
         layout: one line describing the files, for the README.
@@ -47,21 +64,22 @@ def materialise(
     out = Path(out_dir).absolute()
     # Through JSON so tuples compare equal to the lists read back from an earlier manifest.
     params = json.loads(json.dumps({"name": spec.name, "format_version": FORMAT_VERSION, **params}))
+    clean_stale(out)  # first: an interrupted build's swapped-out folder is restored, then judged
     existing = _manifest(out)
     if existing is not None and existing.get("params") == params:
         logger.info("%s already holds %s with these parameters", out, spec.name)
         return out
-    _check_replaceable(out, existing)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
+    owned = _check_replaceable(out, existing, params)
+    tmp = make_temp_dir(out, "building")
     try:
         counts, extra = build(tmp)
         manifest = _manifest_data(spec, params, counts, extra, layout)
+        manifest["files"] = foreign_files(tmp, ()) + [MANIFEST, "README.md"]  # all of them: what the build wrote
         write_json(tmp / MANIFEST, manifest)
         atomic_write_text(tmp / "README.md", _readme(spec, manifest))
-        _swap_into_place(tmp, out)
+        swap_dir(tmp, out, foreign_files(out, owned) if owned is not None else ())
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove(tmp)
         raise
     logger.info("made %s in %s (%d items)", spec.name, out, manifest["total"])
     return out
@@ -74,21 +92,24 @@ def _manifest(out: Path) -> dict[str, Any] | None:
         return None
 
 
-def _check_replaceable(out: Path, existing: dict[str, Any] | None) -> None:
+def _check_replaceable(out: Path, existing: dict[str, Any] | None, params: dict[str, Any]) -> set[str] | None:
+    """The files of an earlier build that may be replaced (None: nothing there); refuses a folder
+    of other files, and an earlier build unless overwriting is allowed."""
     if out.is_file():
         raise UsageError(f"{out} is a file; give a folder path for the dataset")
-    if out.is_dir() and existing is None and any(out.iterdir()):
+    if not out.is_dir() or not any(out.iterdir()):
+        return None
+    if existing is None:
         raise UsageError(f"{out} exists and is not a graft dataset (no {MANIFEST}); choose a new or empty folder")
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-        os.replace(out, old / "data")
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if not _OVERWRITE.get():
+        before = existing.get("params") or {}
+        changed = {k: f"{before.get(k)!r} -> {v!r}" for k, v in params.items() if before.get(k) != v}
+        raise UsageError(f"{out} already holds {existing.get('name', 'a dataset')} made with other parameters "
+                         f"({changed}); {OVERWRITE_HINT} (only the files graft wrote there are replaced)")
+    if not isinstance(existing.get("files"), list):
+        raise UsageError(f"{out} was made by an older graft that did not record which files it wrote, so it cannot "
+                         "replace only those; move your own files out and delete the folder, or choose another")
+    return set(existing["files"])
 
 
 def _manifest_data(
