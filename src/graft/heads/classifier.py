@@ -30,6 +30,11 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         max_iter: optimiser iterations.
         batch_size: backbone batch size.
         random_state: seed of the validation split.
+        layers: ``"last"`` (the backbone's features) or ``"all"`` (a multi-layer probe over every
+            block, ``graft.heads.multilayer``; the kept fraction of columns is chosen on the
+            validation split too).
+        keep_grid: candidate kept fractions for ``layers="all"``.
+        keep: fixed kept fraction for ``layers="all"``; ``None`` chooses it from ``keep_grid``.
 
     Example:
         >>> clf = TransferClassifier(backbone="mobilenet_v2", image_size=96)   # doctest: +SKIP
@@ -39,7 +44,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, backbone: str = "mobilenet_v2", weights: str | None = None, image_size: int | None = None,
                  C: float | None = None, C_grid: Sequence[float] = (0.01, 0.1, 1.0, 10.0), val_fraction: float = 0.2,
-                 max_iter: int = 300, batch_size: int = 64, random_state: int = 0) -> None:
+                 max_iter: int = 300, batch_size: int = 64, random_state: int = 0, layers: str = "last",
+                 keep_grid: Sequence[float] = (0.05, 0.1, 0.25, 0.5, 1.0), keep: float | None = None) -> None:
         self.backbone = backbone
         self.weights = weights
         self.image_size = image_size
@@ -49,6 +55,9 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.random_state = random_state
+        self.layers = layers
+        self.keep_grid = keep_grid
+        self.keep = keep
 
     def _features(self, X: Any, reset: bool) -> np.ndarray:
         if self.backbone == "identity":
@@ -56,6 +65,11 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         from graft.features.extract import embed_items
         from graft.api import backbone_options
 
+        if self.layers == "all":
+            from graft.features.taps import selected_features
+
+            return selected_features(list(X), self.backbone, self.selection_, weights=self.weights,
+                                     batch_size=self.batch_size, **backbone_options(self.image_size)).astype(np.float64)
         return embed_items(list(X), self.backbone, weights=self.weights, batch_size=self.batch_size,
                            **backbone_options(self.image_size)).astype(np.float64)
 
@@ -67,6 +81,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"TransferClassifier needs at least 2 classes; got {len(self.classes_)} class")
+        if self.layers not in ("last", "all"):
+            raise ValueError(f"layers={self.layers!r}: choose 'last' or 'all'")
+        if self.layers == "all":
+            return self._fit_multilayer(X, y_index)
         features = X if self.backbone == "identity" else self._features(X, reset=True)
         config = ProbeConfig(C_grid=tuple(self.C_grid), C=self.C, max_iter=self.max_iter)
         train, val = self._split(y_index)
@@ -78,9 +96,30 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = result.n_iter
         return self
 
+    def _fit_multilayer(self, X: Any, y_index: np.ndarray) -> "TransferClassifier":
+        from graft.api import backbone_options
+        from graft.features.taps import tap_features
+        from graft.heads.multilayer import MultiLayerConfig, fit_multilayer
+
+        if self.backbone == "identity":
+            raise ValueError("layers='all' needs a pretrained backbone; 'identity' has no layers")
+        taps = tap_features(list(X), self.backbone, weights=self.weights, batch_size=self.batch_size,
+                            **backbone_options(self.image_size))
+        train, val = self._split(y_index)
+        rows = lambda idx: {t: v[idx] for t, v in taps.items()}  # noqa: E731
+        config = MultiLayerConfig(C_grid=tuple(self.C_grid), C=self.C, keep_grid=tuple(self.keep_grid), keep=self.keep,
+                                  max_iter=self.max_iter)
+        result = fit_multilayer(rows(train), y_index[train], rows(val) if val is not None else None,
+                                y_index[val] if val is not None else None, len(self.classes_), config)
+        self.head_: LinearHead = result.head
+        self.selection_ = result.head_config()
+        self.C_, self.keep_, self.search_, self.n_iter_ = result.C, result.keep, result.search, result.n_iter
+        return self
+
     def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         everything = np.arange(len(y))
-        if self.C is not None or np.bincount(y).min() < 2 or len(y) * self.val_fraction < len(self.classes_):
+        fixed = self.C is not None and (self.layers != "all" or self.keep is not None)
+        if fixed or np.bincount(y).min() < 2 or len(y) * self.val_fraction < len(self.classes_):
             return everything, None  # too small to hold data out: use the first C candidate / fixed C
         from sklearn.model_selection import train_test_split
 

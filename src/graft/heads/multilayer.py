@@ -248,8 +248,8 @@ def fit_multilayer(train: dict[str, np.ndarray], y_train: np.ndarray, val: dict[
         for C in (grid if has_val else grid[:1]):
             consider(keep, columns, C)
     allowed = [c for c in candidates if c[4] in keeps] or candidates
-    # without validation there is nothing to choose on: the smallest kept fraction, first C
-    best = max(allowed, key=lambda c: c[:3]) if has_val else min(allowed, key=lambda c: c[4])
+    # without validation there is nothing to choose on: the largest kept fraction, first C
+    best = max(allowed, key=lambda c: c[:3]) if has_val else max(allowed, key=lambda c: c[4])
     _, _, _, C, keep, columns, head, n_iter = best
     selection = _selection(columns, taps, widths, config)
     selection.tta_views = _choose_tta(config, views, val_views, selection, head, val, y_val) if has_val else []
@@ -314,3 +314,96 @@ def _choose_tta(config: MultiLayerConfig, views: list[str], val_views: dict[str,
     averaged = _scores(head, _averaged(prepare, val, val_views, views), y_val)
     # strictly better accuracy, or equal accuracy and lower log loss
     return list(views) if (averaged[0], -averaged[1]) > (plain[0], -plain[1]) else []
+
+
+def refit_multilayer(result: MultiLayerResult, train: dict[str, np.ndarray], y_train: np.ndarray, n_classes: int,
+                     config: MultiLayerConfig | None = None, *,
+                     train_views: dict[str, dict[str, np.ndarray]] | None = None) -> MultiLayerResult:
+    """Refit the head of ``result`` (same selection, C and views) on other rows, e.g. all of a
+    large training split after the selection was chosen on a sample. ``train`` needs only the
+    selected taps."""
+    from dataclasses import replace
+
+    config = config or MultiLayerConfig()
+    selection = result.selection
+    prepare = lambda f: combine_taps(f, selection.columns, selection.normalisation)  # noqa: E731
+    views = list(selection.train_views)
+    _require_views(views, train_views, "train_views")
+    x, y = _with_views(prepare, train, np.asarray(y_train), views, train_views)
+    head, n_iter = _fit_one(x, y, result.C, config.probe_config(), n_classes)
+    return replace(result, head=head, n_iter=n_iter)
+
+
+@dataclass
+class MultiLayerProbe:
+    """A multi-layer probe trained on a dataset: the fit, its metrics, and a drift reference."""
+
+    result: MultiLayerResult
+    metrics: dict[str, Any]
+    reference_features: np.ndarray  # selected features of (a sample of) the training rows
+    reference_proba: np.ndarray  # probabilities on held-out rows (val, else train)
+
+
+def probe_dataset(ds: Any, backbone: Any, config: MultiLayerConfig | None = None, *, weights: Any = None,
+                  allow_download: bool = False, batch_size: int = 64, progress: bool = False, store: Any = None,
+                  **backbone_options: Any) -> MultiLayerProbe:
+    """Extract taps, select and fit on a ``Dataset``'s splits, score its test split.
+
+    Memory and compute stay bounded: every tap is extracted only for (at most
+    ``config.selection_rows`` of) the training rows and for val; the rest of train and the test
+    split get only the selected taps.
+    """
+    from graft.features.taps import available_taps, tap_features
+    from graft.metrics import classification_metrics
+
+    config = config or MultiLayerConfig()
+    train, val, test = ds.train, ds.val, ds.test
+    names = available_taps(backbone, weights=weights, allow_download=allow_download, store=store, **backbone_options)
+    taps = _tap_order({t: None for t in names}, config)  # type: ignore[misc]
+    unknown = sorted(set(config.taps or ()) - set(names))
+    if unknown:
+        raise UsageError(f"MultiLayerConfig.taps names unknown taps {unknown}; the backbone's taps: {', '.join(names)}")
+
+    def feats(items: list[Any], tap_list: list[str], view: str | None = None) -> dict[str, np.ndarray]:
+        return tap_features(items, backbone, taps=tap_list, weights=weights, allow_download=allow_download, view=view,
+                            progress=progress, pooling=config.pooling, max_tap_width=config.max_tap_width, store=store,
+                            batch_size=batch_size, **backbone_options)
+
+    def with_views(items: list[Any], tap_list: list[str], views: list[str]) -> tuple[dict, dict]:
+        return feats(items, tap_list), {v: feats(items, tap_list, v) for v in views}
+
+    sample = _sample_rows(train.labels, config.selection_rows)
+    sample_items = [train.items[i] for i in sample]
+    views = list(config.views)
+    tr, tr_views = with_views(sample_items, taps, views)
+    va, va_views = with_views(list(val.items), taps, views) if len(val) else (None, None)
+    result = fit_multilayer(tr, train.labels[sample], va, val.labels if len(val) else None, len(ds.classes), config,
+                            train_views=tr_views, val_views=va_views)
+    selected = result.selection.taps
+    if len(sample) < len(train):  # refit on every training row, reading only the selected taps
+        full, full_views = with_views(list(train.items), selected, views)
+        if len(val) and config.refit_on_val:
+            full = {t: np.vstack([full[t], va[t]]) for t in selected}
+            full_views = {v: {t: np.vstack([full_views[v][t], va_views[v][t]]) for t in selected} for v in views}
+        labels = np.concatenate([train.labels, val.labels]) if len(val) and config.refit_on_val else train.labels
+        result = refit_multilayer(result, full, labels, len(ds.classes), config, train_views=full_views)
+    metrics: dict[str, Any] = {"val": result.val_metrics} if len(val) else {}
+    if len(test):
+        te, te_views = with_views(list(test.items), selected, result.selection.tta_views)
+        metrics["test"] = classification_metrics(test.labels, result.predict_proba(te, te_views), len(ds.classes))
+    held_out = (va, va_views) if len(val) else (tr, tr_views)
+    return MultiLayerProbe(result, metrics, result.features(tr), result.predict_proba(*held_out))
+
+
+def _sample_rows(labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
+    """All row indices, or a stratified seeded sample of ``limit`` of them (sorted)."""
+    if len(labels) <= limit:
+        return np.arange(len(labels))
+    from sklearn.model_selection import train_test_split
+
+    everything = np.arange(len(labels))
+    try:
+        chosen, _ = train_test_split(everything, train_size=limit, stratify=labels, random_state=seed)
+    except ValueError:  # a class too rare to stratify
+        chosen = np.random.default_rng(seed).choice(everything, size=limit, replace=False)
+    return np.sort(chosen)

@@ -1,0 +1,178 @@
+"""Multi-layer probe: config checks, selection, search without re-running the backbone, saved models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graft
+from graft._config import from_dict, to_dict
+from graft.errors import UsageError
+from graft.heads.multilayer import MultiLayerConfig, fit_multilayer
+
+
+def _taps(n: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Three taps; only the middle one carries the label (a pattern in two of its 12 columns)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    mid = rng.normal(size=(n, 12))
+    mid[:, 4] += 3.0 * (y == 1)
+    mid[:, 7] += 3.0 * (y == 2)
+    return {"early": rng.normal(size=(n, 6)), "mid": mid, "late": rng.normal(size=(n, 20))}, y
+
+
+def test_config_round_trips_and_states_allowed_ranges():
+    config = MultiLayerConfig(keep_grid=(0.1, 1.0), views=("hflip",), tta="on")
+    assert from_dict(MultiLayerConfig, json.loads(json.dumps(to_dict(config)))) == config
+    with pytest.raises(UsageError, match=r"keep_grid.*\(0, 1\]"):
+        MultiLayerConfig(keep_grid=(0.0, 0.5))
+    with pytest.raises(UsageError, match="normalisation"):
+        MultiLayerConfig(normalisation="max")
+
+
+def test_selection_keeps_the_informative_columns_and_a_small_head():
+    train, y = _taps(300)
+    val, y_val = _taps(150, seed=1)
+    result = fit_multilayer(train, y, val, y_val, 3, MultiLayerConfig(C_grid=(0.1, 1.0)))
+    assert result.val_metrics["accuracy"] > 0.85
+    assert result.keep < 1.0  # a few columns explain the labels: the search keeps few
+    assert {4, 7} <= set(result.selection.columns["mid"])
+    assert result.head.n_features == result.selection.n_features < 38
+    assert {s["keep"] for s in result.search} == {0.05, 0.1, 0.25, 0.5, 1.0}
+
+
+def test_fixed_keep_and_C_fit_only_what_they_need():
+    train, y = _taps(120)
+    val, y_val = _taps(60, seed=1)
+    result = fit_multilayer(train, y, val, y_val, 3, MultiLayerConfig(C=1.0, keep=0.25))
+    assert (result.C, result.keep) == (1.0, 0.25)
+    assert result.head.n_features == round(0.25 * 38)
+    assert len(result.search) == 2  # the ranking fit on every column, then the kept columns
+
+
+def test_training_views_add_rows_and_tta_is_recorded():
+    train, y = _taps(120)
+    val, y_val = _taps(60, seed=1)
+    flipped = {k: v + 0.01 for k, v in train.items()}
+    config = MultiLayerConfig(C=1.0, keep=1.0, views=("hflip",), tta="on")
+    result = fit_multilayer(train, y, val, y_val, 3, config, train_views={"hflip": flipped},
+                            val_views={"hflip": {k: v + 0.01 for k, v in val.items()}})
+    assert result.selection.tta_views == ["hflip"] and result.selection.train_views == ["hflip"]
+    with pytest.raises(UsageError, match="hflip"):
+        fit_multilayer(train, y, val, y_val, 3, config)  # the views' features are missing
+
+
+@pytest.fixture(scope="module")
+def multilayer_model(tiny_images: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("ml") / "model"
+    config = MultiLayerConfig(C_grid=(1.0,), keep_grid=(0.5,), include_source_logits=False)
+    model = graft.probe(tiny_images, "test_cnn", layers="all", config=config, out=out)
+    return model, out
+
+
+def test_probe_all_layers_saves_taps_and_selection(multilayer_model):
+    model, out = multilayer_model
+    head = json.loads((out / "config.json").read_text())["head"]
+    assert head["type"] == "multilayer" and head["keep"] == 0.5
+    assert set(head["columns"]) <= {"stem", "stage1", "stage2"}
+    assert sum(len(c) for c in head["columns"].values()) == model.head.n_features == 20  # half of 8+16+16
+    assert model.lineage["metrics"]["test"]["accuracy"] >= 0.75
+
+
+def test_saved_multilayer_model_predicts_evaluates_embeds_after_load(multilayer_model, tiny_images: Path):
+    model, out = multilayer_model
+    loaded = graft.load(out)
+    test_files = sorted((tiny_images / "test").rglob("*.png"))
+    np.testing.assert_allclose(loaded.predict_proba(test_files), model.predict_proba(test_files), atol=1e-6)
+    assert loaded.embed(test_files).shape == (len(test_files), 20)
+    assert graft.evaluate(out, tiny_images)["accuracy"] == model.lineage["metrics"]["test"]["accuracy"]
+    rows = graft.predict(out, [str(test_files[0])])
+    assert rows[0]["label"] in loaded.classes
+    assert loaded.reference["embeddings"].shape[1] == 20  # drift compares the same features
+
+
+def test_predict_extracts_only_the_selected_taps(tiny_images: Path, tmp_path: Path, monkeypatch):
+    from graft.features import taps as taps_module
+
+    config = MultiLayerConfig(C_grid=(1.0,), keep_grid=(0.5,), taps=("stem", "stage1", "stage2"))
+    model = graft.probe(tiny_images, "test_cnn", layers="all", config=config)
+    asked: list[list[str]] = []
+    original = taps_module._extract
+
+    def spy(lazy, items, hashes, taps, **kw):
+        asked.append(list(taps))
+        return original(lazy, items, hashes, taps, **kw)
+
+    monkeypatch.setattr(taps_module, "_extract", spy)
+    monkeypatch.setenv("GRAFT_CACHE", str(tmp_path))  # nothing cached: predict must compute
+    model.predict([tiny_images / "test" / "red" / "red_000.png"])
+    assert asked == [model.config.head["taps"]]
+
+
+def test_changing_C_or_keep_never_reruns_the_backbone(tiny_images: Path, monkeypatch):
+    from graft.backbones.base import Backbone
+
+    graft.probe(tiny_images, "test_cnn", layers="all", config=MultiLayerConfig(C_grid=(1.0,), keep_grid=(1.0,)))
+    calls = []
+    original = Backbone.forward_features
+    monkeypatch.setattr(Backbone, "forward_features", lambda self, batch: calls.append(1) or original(self, batch))
+    for config in (MultiLayerConfig(C=0.1, keep=0.25), MultiLayerConfig(C=10.0, keep_grid=(0.1, 0.5))):
+        graft.probe(tiny_images, "test_cnn", layers="all", config=config)
+    assert calls == []
+
+
+def test_layers_last_with_a_multilayer_config_is_refused(tiny_images: Path):
+    with pytest.raises(UsageError, match="layers"):
+        graft.probe(tiny_images, "test_cnn", layers="last", config=MultiLayerConfig())
+
+
+@pytest.mark.weights
+def test_mobilenet_v2_multilayer_probe_on_a_few_images(tmp_path: Path):
+    from graft.features.taps import tap_features
+
+    rng = np.random.default_rng(0)
+    images = [(rng.random((40, 40, 3)) * 255).astype(np.uint8) for _ in range(6)]
+    feats = tap_features(images, "mobilenet_v2", image_size=64, taps=["stage3.2", "head.1", "source_logits"])
+    assert {k: v.shape[1] for k, v in feats.items()} == {"stage3.2": 64, "head.1": 1280, "source_logits": 1000}
+    last = graft.embed(images, "mobilenet_v2", image_size=64)
+    np.testing.assert_allclose(feats["head.1"], last, rtol=1e-2, atol=1e-2)  # the last block = the features
+
+
+def test_transfer_classifier_with_all_layers_keeps_the_sklearn_contract(tiny_images: Path):
+    from sklearn.base import clone
+
+    from graft.heads.classifier import TransferClassifier
+
+    files = sorted((tiny_images / "train").rglob("*.png"))
+    labels = [f.parent.name for f in files]
+    clf = TransferClassifier(backbone="test_cnn", layers="all", C_grid=(1.0,), keep_grid=(0.25, 1.0))
+    assert clone(clf).get_params()["layers"] == "all"
+    clf.fit([str(f) for f in files], labels)
+    assert clf.keep_ in (0.25, 1.0) and clf.head_.n_features == sum(len(c) for c in clf.selection_["columns"].values())
+    assert clf.score([str(f) for f in files], labels) >= 0.8
+    assert clf.predict_proba([str(files[0])]).shape == (1, 3)
+    with pytest.raises(ValueError, match="layers"):
+        TransferClassifier(backbone="test_cnn", layers="middle").fit([str(f) for f in files], labels)
+
+
+def test_cli_probe_layers_all_then_predict(tiny_images: Path, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from graft.cli.main import app
+
+    runner = CliRunner()
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["probe", str(tiny_images), "--backbone", "test_cnn", "--out", str(out),
+                                 "--layers", "all", "--views", "hflip", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["layers"] == "all" and report["taps"] and "test" in report["metrics"]
+    assert json.loads((out / "config.json").read_text())["head"]["train_views"] == ["hflip"]
+    predicted = runner.invoke(app, ["predict", str(out), str(tiny_images / "test" / "red"), "--json"])
+    assert predicted.exit_code == 0 and len(json.loads(predicted.stdout)) == 4
+    refused = runner.invoke(app, ["probe", str(tiny_images), "--backbone", "test_cnn", "--out", str(tmp_path / "m2"),
+                                  "--views", "hflip"])
+    assert refused.exit_code == 2 and "--layers all" in refused.output
