@@ -36,6 +36,7 @@ _LAZY = {
     "evaluate": "graft.api:evaluate",
     "predict": "graft.api:predict",
     "load": "graft.api:load",
+    "load_embeddings": "graft.api:load_embeddings",
     "FeatureStore": "graft.features.store:FeatureStore",
     "ProbeConfig": "graft.heads.probe:ProbeConfig",
     "TransferClassifier": "graft.heads.classifier:TransferClassifier",

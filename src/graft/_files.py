@@ -70,6 +70,24 @@ def open_temp_file(target: Path, suffix: str = "") -> tuple[int, Path]:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
 
 
+def umask() -> int:
+    """The process's umask (read from /proc where it can be: setting it to read it is not thread-safe)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def respect_umask(path: Path) -> None:
+    """Give a file a library created 0600 (safetensors does) the mode the umask asks for."""
+    os.chmod(path, 0o666 & ~umask())
+
+
 def clean_stale(target: Path) -> None:
     """Remove the temps of ``target`` whose writer is gone; a swapped-out folder whose replacement
     never arrived (the target is missing) is renamed back instead."""

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from graft.cli import output as out
-from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, OVERWRITE, WEIGHTS, app, parse_options
+from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, LABEL_COLUMN, OVERWRITE, TEXT_COLUMN, WEIGHTS, app, parse_options
 
 SCHEDULE_HELP = "lp-ft (probe, then fine-tune all at a low LR) | gradual (ULMFiT) | fastai | full | scratch (random init baseline)"
 
@@ -39,6 +39,7 @@ def finetune(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint "
                                 "(same data and settings; it may then replace --out)."),
     overwrite: bool = OVERWRITE,
+    label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
     json_: bool = JSON,
 ) -> None:
     """Fine-tune a pretrained backbone with a new head (resumable; validation every epoch)."""
@@ -52,7 +53,8 @@ def finetune(
     model = out.run(lambda: run_finetune(data, backbone, schedule, out=out_dir, config=config, weights=weights,
                                          schedule_options=parse_options(option),
                                          image_size=image_size, allow_download=allow_download, resume=resume,
-                                         progress=not json_, overwrite=overwrite))
+                                         progress=not json_, overwrite=overwrite,
+                                         label_column=label_column, text_column=text_column))
     settings = model.lineage.get("settings", {})
     metrics = model.lineage.get("metrics", {})
     if json_:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from graft._config import from_dict, to_dict, write_json
-from graft._files import OVERWRITE_HINT, clean_stale, foreign_files, make_temp_dir, remove, swap_dir
+from graft._files import OVERWRITE_HINT, clean_stale, foreign_files, make_temp_dir, remove, respect_umask, swap_dir
 from graft.errors import GraftError, UsageError
 from graft.heads.linear import LinearHead
 from graft.models.card import render_card
@@ -112,6 +112,8 @@ class SavedModel:
             save_file({"hashes": np.ascontiguousarray(self.training_items, dtype=np.uint64)}, str(folder / TRAINING_ITEMS))
         for name, data in self.extra_files.items():
             (folder / name).write_bytes(data)
+        for path in folder.glob("*.safetensors"):  # safetensors writes them 0600 whatever the umask
+            respect_umask(path)
         self.config.files = {p.name: _sha256(p.read_bytes()) for p in sorted(folder.iterdir())}
         write_json(folder / CONFIG, to_dict(self.config))
 

@@ -320,9 +320,7 @@ class Trainer:
                   "head_lr": phase.head_lr, "train_loss": train_loss, "seconds": round(seconds, 3),
                   **{f"val_{k}": v for k, v in metrics.items() if k != "n"}}
         self.state.history.append(record)
-        if self.progress:
-            log.warning("epoch %d (%s): train loss %.4f, val %s", self.state.epoch, phase.name, train_loss,
-                        {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
+        self._report_epoch(phase, train_loss, metrics)
         if score > self.state.best_score:
             self.state.best_score, self.state.best_epoch, self.state.best_metrics = score, self.state.epoch, metrics
             self.state.bad_epochs = 0
@@ -337,6 +335,25 @@ class Trainer:
             return True
         budget = self.config.time_budget
         return bool(budget is not None and self.state.elapsed >= budget)
+
+    def _report_epoch(self, phase: Phase, train_loss: float, metrics: dict[str, Any]) -> None:
+        """Progress, not a warning: with ``progress`` a live line that advances one step per epoch
+        (tqdm on stderr, like the embedding bars), and always an INFO record (shown with --verbose)."""
+        val = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
+        log.info("epoch %d (%s): train loss %.4f, val %s", self.state.epoch, phase.name, train_loss, val)
+        if not self.progress:
+            return
+        total = sum(p.epochs for p in self.phases)
+        bar = getattr(self, "_epoch_bar", None)
+        if bar is None:
+            from tqdm.auto import tqdm
+
+            bar = self._epoch_bar = tqdm(total=total, initial=self.state.epoch, desc="fine-tuning", unit="epoch")
+        shown = " ".join(f"val {k} {v:.4f}" for k, v in val.items() if k in ("accuracy", "macro_f1", "loss"))
+        bar.set_postfix_str(f"{phase.name}: train loss {train_loss:.4f} {shown}".rstrip(), refresh=False)
+        bar.update(1)
+        if self.state.epoch + 1 >= total:
+            bar.close()
 
     def _restore_best(self) -> None:
         best = getattr(self, "_best_weights", None)
