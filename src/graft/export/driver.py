@@ -127,7 +127,7 @@ def _build(saved: "SavedModel", ds: "Dataset", folder: Path, settings: ExportSet
     from graft.export.runtime import ExportedModel
 
     modality = saved.config.backbone.modality
-    backbone = None if modality == "array" else saved.backbone()
+    backbone = None if modality == "array" else _for_export(saved)
     preprocess = describe(backbone, modality, saved.head.n_features, folder)
     sample = _sample(ds, settings.parity_samples, settings.seed)
     example = Preprocessor(preprocess, folder)((sample * 2)[:max(2, min(len(sample), 4))])
@@ -146,6 +146,22 @@ def _build(saved: "SavedModel", ds: "Dataset", folder: Path, settings: ExportSet
     _write_training_items(folder, saved)
     (folder / "README.md").write_text(card.render(info), encoding="utf-8")
     return {"parity": parity, "quantization": info.get("quantization"), "files": info["files"]}, refused
+
+
+def _for_export(saved: "SavedModel") -> Any:
+    """The model's backbone; with LoRA adapters merged into a copy (one matmul per layer in the graph,
+    and the parity check then compares the merged graph with the unmerged PyTorch model)."""
+    import copy
+
+    backbone = saved.backbone()
+    if not saved.config.backbone.lora:
+        return backbone
+    merged = copy.deepcopy(backbone)
+    layers = [m for m in merged.modules() if hasattr(m, "merge") and hasattr(m, "lora_A")]
+    for layer in layers:
+        layer.merge()
+    log.info("merged %d LoRA layers for export", len(layers))
+    return merged.eval()
 
 
 def check_parity(saved: Any, exported: Any, items: Sequence[Any], tolerance: float) -> dict[str, Any]:
