@@ -110,6 +110,24 @@ def clean_stale(target: Path) -> None:
         remove(entry)
 
 
+def clean_stale_in(folder: Path) -> None:
+    """Remove every dead writer's temp in ``folder`` (for folders of content-named files, such as
+    the feature cache's shards, where the same target is rarely written twice)."""
+    try:
+        entries = [e for e in folder.iterdir() if e.name.startswith(".")]
+    except OSError:
+        return
+    for entry in entries:
+        name, _, rest = entry.name[1:].rpartition(".")
+        ours = _OURS.match(rest) if name else None
+        if ours is None and name:  # a suffix after the pid part (".npz.tmp-1-abcd1234.npy")
+            stem, _, tail = name.rpartition(".")
+            ours = _OURS.match(f"{tail}.{rest}") if stem else None
+        if ours is not None and ours.group(1) == "tmp" and not _alive(int(ours.group(2))):
+            log.info("removing %s, left by an interrupted write", entry)
+            remove(entry)
+
+
 def _stale_kind(rest: str, entry: Path) -> str | None:
     """The temp's kind ("tmp", "old", ...) when it is stale, else None (live, or not ours)."""
     ours = _OURS.match(rest)

@@ -366,10 +366,17 @@ def expand_inputs(inputs: Sequence[Any], modality: str, skipped: list[tuple[str,
 
 def _refuse_paths(inputs: Sequence[Any]) -> None:
     for item in inputs:
-        if isinstance(item, Path) or (isinstance(item, str) and len(item) < 4096 and Path(item).exists()):
+        if isinstance(item, Path) or (isinstance(item, str) and _is_existing_path(item)):
             raise UsageError(f"{item!s} is a path to a file or folder, but this is a text model: it classifies "
                              "the text you give it, not a file's contents. Pass the text itself (e.g. \"$(cat FILE)\"), "
                              "or evaluate a labelled table with `graft evaluate MODEL TABLE`")
+
+
+def _is_existing_path(text: str) -> bool:
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):  # a long text (name too long), a NUL byte: not a path
+        return False
 
 
 def _file_inputs(inputs: Sequence[Any], modality: str, skipped: list[tuple[str, str]]) -> list[Any]:
@@ -379,6 +386,9 @@ def _file_inputs(inputs: Sequence[Any], modality: str, skipped: list[tuple[str, 
             out.append(item)  # an in-memory image / waveform
             continue
         path = Path(item)
+        if not _is_existing_path(str(path)):
+            raise UsageError(f"input not found: {str(item)[:200]} (for an {modality} model every input is a file or "
+                             "a folder of files)")
         if path.is_dir():
             found = _usable_files(_visible_files(path), modality, skipped)
             if not found:
@@ -391,8 +401,6 @@ def _file_inputs(inputs: Sequence[Any], modality: str, skipped: list[tuple[str, 
                 raise UsageError(f"{path} is a table or text file, but this is an {modality} model: give {modality} "
                                  "files or folders of them (a table of texts needs a text model)")
             out += _usable_files([path], modality, skipped)
-        else:
-            raise UsageError(f"input not found: {item} (for an {modality} model every input is a file or a folder)")
     if not out:
         raise UsageError(f"none of the inputs is a usable {modality} file: "
                          + "; ".join(f"{p}: {why}" for p, why in skipped[:3]))

@@ -121,9 +121,12 @@ def test_inputs_of_another_kind_than_the_models_are_refused(image_model, tiny_te
     some_file = next((tiny_images / "test").rglob("*.png"))
     with pytest.raises(UsageError, match="text model"):
         graft.predict(text_model, [str(some_file)])
-    assert graft.predict(text_model, ["ripe banana and mango"])[0]["label"] in ("fruit", "cars")
+    texts = ["ripe banana and mango", "engine " * 80, "a\x00b"]  # a text too long for a file name, a NUL
+    assert len(graft.predict(text_model, texts)) == 3
     with pytest.raises(UsageError, match="table"):
         graft.predict(image_model, [str(tiny_text_csv)])
+    with pytest.raises(UsageError, match="input not found"):
+        graft.predict(image_model, ["engine " * 80])  # a text given to an image model
     with pytest.raises(UsageError, match="text data"):
         graft.evaluate(image_model, tiny_text_csv)
     result = CliRunner().invoke(app, ["predict", str(image_model), str(tiny_text_csv)])

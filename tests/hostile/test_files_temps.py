@@ -82,3 +82,15 @@ def test_saved_files_respect_the_umask(probed, tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
     assert {stat.S_IMODE(p.stat().st_mode) for p in target.iterdir()} == {0o644}
     assert stat.S_IMODE((tmp_path / "table.csv").stat().st_mode) == 0o644
+
+
+def test_a_killed_cache_write_leaves_no_temp_once_the_cache_is_written_again(tmp_path):
+    import numpy as np
+
+    from graft.features.store import FeatureStore
+
+    store = FeatureStore(tmp_path / "cache")
+    store.key_dir("k").mkdir(parents=True)
+    stray = leftover(store.key_dir("k") / f".{'0' * 32}.npz.tmp-{dead_pid()}-0123abcd")
+    out = store.get_or_compute("k", ["a", "b"], lambda positions: [np.ones((len(positions), 3))])
+    assert out.shape == (2, 3) and not stray.exists()

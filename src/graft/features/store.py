@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from graft._config import atomic_write_bytes
+from graft._files import clean_stale_in
 from graft.errors import GraftError
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ class FeatureStore:
              compute: Callable[[list[int]], Iterable[np.ndarray]]) -> None:
         """Compute and store the items at ``positions`` (e.g. one rank's share of the missing ones)."""
         self.check_writable()
+        clean_stale_in(self.key_dir(key))  # shards a killed run was writing
         hashes = [item_hashes[i] for i in positions]
         pending: list[np.ndarray] = []
         done = 0
