@@ -39,7 +39,9 @@ def test_every_trained_arm_runs_each_seed_on_the_same_test_split(negative):
         assert all(r.epochs == 4 for r in negative.arms[name].runs)
     assert len(negative.arms["probe"].runs) == 1  # deterministic: run once
     assert negative.n_test == 12
-    assert set(negative.selection["validation"]) == {"lp-ft", "fastai"}  # what graft fit tries
+    from graft.autofit import FitConfig
+
+    assert set(negative.selection["validation"]) == set(FitConfig().schedules)  # what graft fit tries
     assert negative.arms["finetune"].method == f"finetune:{negative.schedule}"
 
 

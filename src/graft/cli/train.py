@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
@@ -9,6 +10,9 @@ import typer
 
 from graft.cli import output as out
 from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, LABEL_COLUMN, OVERWRITE, TEXT_COLUMN, WEIGHTS, app, parse_options
+from graft.autofit.config import FitConfig
+
+FIT_DEFAULTS = FitConfig()
 
 SCHEDULE_HELP = "lp-ft (probe, then fine-tune all at a low LR) | gradual (ULMFiT) | fastai | full | scratch (random init baseline)"
 
@@ -66,30 +70,113 @@ def finetune(
 
 @app.command("fit")
 def fit(
-    data: Path = typer.Argument(..., help="Dataset folder or table file."),
-    out_dir: Path = typer.Option(..., "--out", help="Model directory to write."),
-    backbone: str = BACKBONE, weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE,
+    data: Path = typer.Argument(..., help="Dataset folder or table file (needs a validation split or enough train "
+                                          "data to carve one)."),
+    out_dir: Path = typer.Option(..., "--out", help="Model directory to write (fit.json, the report, goes in it)."),
+    backbone: Optional[List[str]] = typer.Option(None, "--backbone", "-b", help="Backbone(s) to use, repeatable or "
+                                                 "comma-separated; the first is the main one, the others join the "
+                                                 "several-backbones arm. Default: rank the offline zoo on a sample."),
+    weights: Optional[Path] = WEIGHTS,
+    image_size: Optional[List[int]] = typer.Option(None, "--image-size", help="Input size(s) to try, repeatable; "
+                                                   "the first is the start. Default: from the images' native size."),
     allow_download: bool = DOWNLOAD,
-    time_budget: float = typer.Option(900.0, "--time-budget", help="Seconds for the whole search."),
-    epochs: int = typer.Option(10, "--epochs", help="Epochs per fine-tuning schedule tried."),
-    augment: bool = typer.Option(False, "--augment", help="Augment training inputs (off: short runs on small data "
+    time_budget: float = typer.Option(FIT_DEFAULTS.time_budget, "--time-budget",
+                                      help="Seconds for the whole search (> 0); arms estimated to overrun are skipped."),
+    arms: Optional[str] = typer.Option(None, "--arms", help="Comma-separated arm kinds the search may run "
+                                       f"(default: all: {', '.join(FIT_DEFAULTS.arms)})."),
+    epochs: int = typer.Option(FIT_DEFAULTS.epochs, "--epochs", help="Epochs per fine-tuning run."),
+    augment: bool = typer.Option(False, "--augment", help="Augment fine-tuning inputs (off: short runs on small data "
                                                          "fit better without)."),
+    trials: int = typer.Option(FIT_DEFAULTS.trials, "--trials", help="Optuna trials per probe arm (C, kept fraction)."),
+    min_gain_se: float = typer.Option(FIT_DEFAULTS.min_gain_se, "--min-gain-se", help="Run an optional arm only if its "
+                                      "expected gain is at least this many validation standard errors (0: every arm "
+                                      "the budget allows)."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL shared by several workers, "
+                                          "e.g. sqlite:///fit.db (one machine) or a database server (several)."),
+    study_name: Optional[str] = typer.Option(None, "--study-name", help="Optuna study name (default: from the data "
+                                             "fingerprint and the settings, so workers with the same ones meet)."),
+    seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = OVERWRITE,
     json_: bool = JSON,
 ) -> None:
-    """The automatic path: a probe first, then fine-tuning within the time budget; keeps whichever
-    validation favours and says why."""
-    from graft.train.finetune import fit as run_fit
+    """The automatic path: picks backbones and input size for the data, runs arms (last-layer probe,
+    multi-layer probe, another size, views, several backbones, fine-tuning) in order of expected gain
+    per second within the time budget, keeps what validation favours by the one-standard-error rule."""
+    from graft.autofit import FitConfig
+    from graft.autofit import fit as run_fit
+    from graft.autofit.report import COLUMNS, table_rows
 
-    _, report = out.run(lambda: run_fit(data, out=out_dir, backbone=backbone, weights=weights,
-                                        allow_download=allow_download, time_budget=time_budget,
-                                        image_size=image_size, epochs=epochs, augment=augment,
-                                        progress=not json_))
+    names = [n.strip() for b in backbone or [] for n in b.split(",") if n.strip()] or None
+    config = out.run(lambda: FitConfig(
+        time_budget=time_budget, backbones=names, image_sizes=list(image_size) if image_size else None,
+        arms=[a.strip() for a in arms.split(",")] if arms else list(FIT_DEFAULTS.arms), epochs=epochs,
+        augment=augment, trials=trials, min_gain_se=min_gain_se, storage=storage, study_name=study_name, seed=seed))
+    with live_fit(enabled=not json_) as notify:
+        _, report = out.run(lambda: run_fit(data, out=out_dir, config=config, weights=weights,
+                                            allow_download=allow_download, overwrite=overwrite, progress=notify))
     if json_:
         return out.emit_json(report | {"model": str(out_dir)})
-    out.table(f"graft fit {backbone} ({report['seconds']} s of {time_budget:.0f} s)", ["method", "val acc", "test acc", "seconds", "note"],
-              [[c["method"], c.get("val_accuracy", ""), c.get("test_accuracy", ""), c.get("seconds", ""), c.get("skipped", "")]
-               for c in report["candidates"]])
-    out.echo(f"chose {report['chosen']}: {report['reason']}; saved to {out_dir}")
+    out.table(f"graft fit: {report['seconds']} s of {time_budget:g} s (* chosen)", COLUMNS, table_rows(report))
+    out.echo(f"backbones: {report['backbones']['how']}: {', '.join(report['backbones']['backbones'])}")
+    out.echo(f"chose {report['chosen']}: {report['reason']}")
+    out.echo(f"saved to {out_dir} (report: {out_dir / 'fit.json'})")
+
+
+class _FitDisplay:
+    """A live table on stderr: one row per arm (running, done or skipped), and the current epoch."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[str]] = {}
+        self.stage = ""
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "stage":
+            self.stage = event["message"]
+        elif kind == "epoch":
+            val = event.get("val_accuracy")
+            self.stage = (f"{event['arm']}: epoch {event['epoch'] + 1}/{event['epochs']}, train loss "
+                          f"{event['train_loss']:.4f}" + (f", val acc {val:.4f}" if val is not None else ""))
+        elif kind == "arm":
+            self._arm(event)
+        self.live.update(self.render())
+
+    def _arm(self, event: dict) -> None:
+        name, status = event["method"] if "method" in event else event["arm"], event["status"]
+        if status == "start":
+            self.rows[name] = [name, "running", f"~{event['estimate']:.0f} s", "", ""]
+            self.stage = f"{name}: running (estimated {event['estimate']:.0f} s)"
+        elif status == "done":
+            self.rows[name] = [name, "done", "", f"{event['val_accuracy']:.4f} ± {event['val_se']:.4f}",
+                               f"{event['seconds']:.1f}"]
+        else:
+            self.rows[name] = [name, "skipped", event["skipped"], "", ""]
+
+    def render(self):
+        from rich.console import Group
+        from rich.table import Table
+
+        table = Table(title="graft fit")
+        for col in ("arm", "status", "estimate / why", "val acc ± se", "seconds"):
+            table.add_column(col)
+        for row in self.rows.values():
+            table.add_row(*row)
+        return Group(table, self.stage)
+
+
+@contextmanager
+def live_fit(enabled: bool):
+    """A progress callback for ``graft.fit`` that draws a live table on stderr (or does nothing)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.live import Live
+
+    display = _FitDisplay()
+    with Live(display.render(), console=Console(stderr=True), transient=True, refresh_per_second=4) as live:
+        display.live = live
+        yield display
 
 
 @app.command("lr-find")

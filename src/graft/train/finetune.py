@@ -1,17 +1,13 @@
-"""``finetune`` (one schedule) and ``fit`` (the automatic path: probe, then fine-tune within a time
-budget, keep whichever validation favours)."""
+"""``finetune``: one schedule on one backbone, and ``find_lr``. (``graft fit``, the automatic path that
+once lived here, is ``graft.autofit``: train/ sits below it and does not import it.)"""
 
 from __future__ import annotations
 
 import logging
-import math
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-
-from graft.errors import UsageError
 
 if TYPE_CHECKING:
     from graft.data.dataset import Dataset
@@ -113,6 +109,7 @@ def finetune(
     allow_download: bool = False,
     resume: bool = False,
     progress: bool = False,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
     overwrite: bool = False,
     **read_options: Any,
 ) -> "SavedModel":
@@ -142,6 +139,7 @@ def finetune(
     ds = as_dataset(data, **read_options)
     trainer, splits = build_trainer(ds, backbone, config, schedule_options, weights, image_size, allow_download,
                                     checkpoint_dir(out), progress)
+    trainer.on_epoch = on_epoch  # each epoch's record, for a live display (graft fit)
     trainer.classes = list(ds.classes)  # recorded in checkpoints: --resume refuses another dataset's run
     model, bb, n_classes = trainer.model, trainer.model.backbone, len(ds.classes)
     result = trainer.run(resume=resume)
@@ -201,117 +199,6 @@ def _history_json(history: list[dict[str, Any]]) -> bytes:
     from graft._config import dumps
 
     return (dumps(history) + "\n").encode()
-
-
-def fit(
-    data: "str | Path | Dataset",
-    *,
-    out: str | Path | None = None,
-    backbone: str = "mobilenet_v2",
-    weights: str | Path | None = None,
-    allow_download: bool = False,
-    time_budget: float = 900.0,
-    image_size: int | None = None,
-    schedules: tuple[str, ...] = ("lp-ft", "fastai"),
-    epochs: int = 10,
-    augment: bool = False,
-    progress: bool = False,
-    **read_options: Any,
-) -> tuple["SavedModel", dict[str, Any]]:
-    """The newcomer's path: a probe first, then fine-tuning schedules while the budget lasts; the
-    model validation favours wins. Returns the model and a report of why.
-
-    A validation split of a few hundred examples cannot tell methods a point or two apart, and
-    picking the top of several noisy scores favours a lucky one. So among the schedules the first
-    (lp-ft: the one that least distorts pretrained features) is kept unless another beats its
-    validation accuracy by more than one standard error; fine-tuning is then kept only if it
-    beats the probe on validation (see ``choose``).
-
-    ``augment`` is off by default: these runs are short (``epochs``), and on small data short runs
-    fit better without augmentation (Fashion-MNIST, 800 images, mobilenet_v2 160 px, 10 epochs of
-    lp-ft: 0.854–0.861 test accuracy without, 0.843 with).
-
-    Example:
-        >>> model, report = graft.fit("data/pets", out="models/pets", time_budget=600)  # doctest: +SKIP
-        >>> report["chosen"], report["reason"]                                         # doctest: +SKIP
-    """
-    from graft.api import as_dataset, probe, save_model
-    from graft.train.config import TrainConfig
-
-    ds = as_dataset(data, **read_options)
-    started = time.perf_counter()
-    models = {"probe": probe(ds, backbone, weights=weights, image_size=image_size, allow_download=allow_download,
-                             progress=progress)}
-    candidates = [_candidate("probe", models["probe"], time.perf_counter() - started)]
-    for schedule in schedules:
-        left = time_budget - (time.perf_counter() - started)
-        if left <= 0:
-            candidates.append({"method": schedule, "skipped": "time budget used up"})
-            continue
-        t0 = time.perf_counter()
-        models[schedule] = finetune(ds, backbone, schedule, weights=weights, image_size=image_size,
-                                    allow_download=allow_download, progress=progress,
-                                    config=TrainConfig(epochs=epochs, time_budget=left, augment=augment))
-        candidates.append(_candidate(schedule, models[schedule], time.perf_counter() - t0))
-    chosen, reason = choose(candidates, preference=list(schedules))
-    report = {"chosen": chosen, "reason": reason, "candidates": candidates,
-              "seconds": round(time.perf_counter() - started, 1), "time_budget": time_budget}
-    best_model = models[chosen]
-    best_model.lineage["fit"] = report
-    if out is not None:
-        save_model(best_model, out, ds)
-    return best_model, report
-
-
-def choose(candidates: list[dict[str, Any]], preference: list[str], baseline: str = "probe") -> tuple[str, str]:
-    """Pick among fine-tuning candidates, then check the pick against the ``baseline`` (the probe).
-
-    Among the schedules, the most preferred one is kept unless another beats its validation
-    accuracy by more than one standard error (binomial, on the validation size): then the best of
-    those. The pick must then beat the probe on validation; otherwise (a tie included) the probe is kept.
-
-    Example:
-        >>> rows = [{"method": "probe", "val_accuracy": 0.86, "n_val": 200},
-        ...         {"method": "lp-ft", "val_accuracy": 0.88, "n_val": 200},
-        ...         {"method": "fastai", "val_accuracy": 0.89, "n_val": 200}]
-        >>> choose(rows, ["lp-ft", "fastai"])[0]
-        'lp-ft'
-    """
-    scored = {c["method"]: c for c in candidates if "val_accuracy" in c}
-    schedules = [m for m in preference if m in scored and m != baseline]
-    if not schedules:
-        return baseline, f"{baseline} was the only method scored on validation"
-    default = schedules[0]
-    p, n = scored[default]["val_accuracy"], max(int(scored[default].get("n_val", 0)), 1)
-    se = math.sqrt(max(p * (1 - p), 1e-4) / n)
-    clear = [m for m in schedules if scored[m]["val_accuracy"] > p + se]
-    if clear:
-        pick = max(clear, key=lambda m: (scored[m]["val_accuracy"], -scored[m]["seconds"]))
-        why = (f"{pick} had validation accuracy {scored[pick]['val_accuracy']:.4f}, more than one standard error "
-               f"({se:.4f}) above the preferred {default} ({p:.4f}, n={n})")
-    else:
-        pick = default
-        others = ", ".join(f"{m} {scored[m]['val_accuracy']:.4f}" for m in schedules[1:])
-        why = (f"{default} is preferred and no other schedule beat its validation accuracy ({p:.4f}, n={n}) by more "
-               f"than one standard error ({se:.4f})" + (f": {others}" if others else ""))
-    if baseline not in scored:
-        return pick, why
-    base = scored[baseline]["val_accuracy"]
-    if base >= scored[pick]["val_accuracy"]:
-        return baseline, (f"fine-tuning did not beat the {baseline} on validation "
-                          f"({pick} {scored[pick]['val_accuracy']:.4f} vs {baseline} {base:.4f})")
-    return pick, f"{why}; it beat the {baseline} ({base:.4f})"
-
-
-def _candidate(method: str, model: "SavedModel", seconds: float) -> dict[str, Any]:
-    metrics = model.lineage.get("metrics", {})
-    if "val" not in metrics:
-        raise UsageError("graft fit needs a validation split to choose between methods")
-    row = {"method": method, "val_accuracy": metrics["val"]["accuracy"], "n_val": metrics["val"].get("n", 0),
-           "seconds": round(seconds, 1)}
-    if "test" in metrics:
-        row["test_accuracy"] = metrics["test"]["accuracy"]
-    return row
 
 
 def find_lr(data: "str | Path | Dataset", backbone: str = "mobilenet_v2", *, config: "TrainConfig | None" = None,

@@ -90,6 +90,8 @@ class Trainer:
         self.checkpoint_dir = checkpoint_dir
         self.head_init = head_init
         self.progress = progress and self.dist.is_main_process
+        # called with each epoch's history record (graft fit's live display); None: nothing
+        self.on_epoch: Callable[[dict[str, Any]], None] | None = None
         self.n_groups = len(model.backbone.layer_groups())
         self.pretrained_key = model.backbone.cache_key()
         self.l2sp = L2SP(model, config.l2sp)
@@ -320,6 +322,8 @@ class Trainer:
                   "head_lr": phase.head_lr, "train_loss": train_loss, "seconds": round(seconds, 3),
                   **{f"val_{k}": v for k, v in metrics.items() if k != "n"}}
         self.state.history.append(record)
+        if self.on_epoch is not None and self.dist.is_main_process:
+            self.on_epoch(record)
         self._report_epoch(phase, train_loss, metrics)
         if score > self.state.best_score:
             self.state.best_score, self.state.best_epoch, self.state.best_metrics = score, self.state.epoch, metrics

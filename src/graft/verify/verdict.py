@@ -189,18 +189,16 @@ def verify(
 
 
 def fit_schedules() -> tuple[str, ...]:
-    """The fine-tuning schedules ``graft fit`` tries, read from its signature so the two never drift apart."""
-    import inspect
+    """The fine-tuning schedules ``graft fit`` tries, read from its config so the two never drift apart."""
+    from graft.autofit.config import FitConfig
 
-    from graft.train.finetune import fit
-
-    return tuple(inspect.signature(fit).parameters["schedules"].default)
+    return tuple(FitConfig().schedules)
 
 
 def _pick_schedule(setup: Setup, schedule: str | None, seed: int) -> tuple[str, dict[str, Any], Run]:
     if schedule is not None:
         return schedule, {"how": "given", "schedule": schedule}, run_schedule(setup, schedule, seed)
-    from graft.train.finetune import choose
+    from graft.autofit.rule import choose
 
     tried = {name: run_schedule(setup, name, seed) for name in fit_schedules()}
     # graft fit's rule among schedules: the preferred one unless another is clearly (one standard error)

@@ -1,0 +1,88 @@
+"""The time budget: a clock, and cost estimates made by timing a few batches before an arm runs.
+
+An arm's cost is estimated from the measured seconds per item of its backbone at its input size
+(one warm-up batch, then one timed batch), times the items it still has to push through the
+network; an arm whose estimate exceeds what is left of the budget is skipped and reported, so the
+search ends within the budget (it can overrun only by an estimate's error on the last arm run).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+log = logging.getLogger(__name__)
+
+#: Forward + backward + optimiser step per item, in forward passes (a common rule of thumb, ~3x).
+TRAIN_STEP_FORWARDS = 3.0
+#: Seconds per (row x feature x trial) of an L-BFGS logistic regression fit, before the first
+#: probe has been timed on this machine (measured: 800 x 1280 features, 0.3 s per fit on 2 cores).
+PROBE_SECONDS_PER_CELL = 3e-7
+
+
+@dataclass
+class Budget:
+    """Seconds allowed for the whole search, counted from construction."""
+
+    seconds: float
+    started: float = field(default_factory=time.perf_counter)
+    probe_rate: float = PROBE_SECONDS_PER_CELL
+    _speed: dict[tuple[str, int | None], float] = field(default_factory=dict)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def left(self) -> float:
+        return self.seconds - self.elapsed()
+
+    def allows(self, estimate: float) -> bool:
+        """Whether an arm estimated at ``estimate`` seconds fits in what is left."""
+        return estimate <= self.left()
+
+    def learn_probe_rate(self, seconds: float, cells: float) -> None:
+        """Calibrate the probe-cost estimate from a probe fit that just ran."""
+        if cells > 0 and seconds > 0:
+            self.probe_rate = seconds / cells
+
+    def probe_cost(self, rows: int, dim: int, trials: int) -> float:
+        return self.probe_rate * rows * dim * trials
+
+    def seconds_per_item(self, backbone: str, image_size: int | None, items: Sequence[Any], *,
+                         weights: str | Path | None = None, allow_download: bool = False) -> float:
+        """Forward seconds per item of ``backbone`` at ``image_size``, timed once per pair."""
+        key = (backbone, image_size)
+        if key not in self._speed:
+            self._speed[key] = time_forward(backbone, image_size, items, weights=weights, allow_download=allow_download)
+            log.info("%s at %s px: %.4f s per item", backbone, image_size, self._speed[key])
+        return self._speed[key]
+
+
+def time_forward(backbone: str, image_size: int | None, items: Sequence[Any], *, batch_size: int = 16,
+                 weights: str | Path | None = None, allow_download: bool = False) -> float:
+    """Seconds per item for preprocessing + forward pass, from one timed batch after a warm-up one."""
+    import torch
+
+    from graft.api import backbone_options
+    from graft.backbones import create_backbone
+
+    bb = create_backbone(backbone, weights=weights, allow_download=allow_download,
+                         **backbone_options(image_size)).eval()
+    sample = list(items[: max(1, min(batch_size, len(items)))])
+    seconds = []
+    with torch.inference_mode():
+        for _ in range(2):  # the first batch pays one-off costs (allocation, kernel selection)
+            start = time.perf_counter()
+            bb.forward_features(bb.collate([bb.preprocess(item) for item in sample]))
+            seconds.append(time.perf_counter() - start)
+    return seconds[-1] / len(sample)
+
+
+def finetune_cost(per_item: float, n_train: int, n_val: int, epochs: int, trainable_share: float = 1.0) -> float:
+    """Seconds of an lp-ft run: one pass to cache the frozen prefix and the probe's features, then
+    per epoch a training pass over the trainable share of the network and a validation pass."""
+    first = per_item * (n_train + n_val)
+    per_epoch = per_item * trainable_share * (TRAIN_STEP_FORWARDS * n_train + n_val)
+    return first + epochs * per_epoch

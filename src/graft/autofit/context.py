@@ -1,0 +1,107 @@
+"""What every arm of one ``fit`` run shares: the data, its splits, the budget, the progress callback,
+and the features already extracted (in memory for this run; on disk in the FeatureStore)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from graft.autofit.budget import Budget
+from graft.autofit.config import FitConfig
+
+if TYPE_CHECKING:
+    from graft.data.dataset import Dataset
+
+SPLITS = ("train", "val", "test")
+Notify = Callable[[dict[str, Any]], None]
+
+
+def _quiet(event: dict[str, Any]) -> None:
+    """The default progress callback: the library never prints."""
+
+
+@dataclass
+class Context:
+    ds: "Dataset"
+    config: FitConfig
+    budget: Budget
+    weights: str | Path | None = None
+    allow_download: bool = False
+    notify: Notify = _quiet
+    study_base: str = "graft-fit"
+    main_backbone: str = ""
+    extracted: set[tuple[str, int | None, str | None]] = field(default_factory=set)
+    _taps: dict[tuple[str, int | None, str | None], dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.ds.classes)
+
+    def labels(self, split: str) -> np.ndarray:
+        return self.ds.labels[self.ds.splits == split]
+
+    def n(self, split: str) -> int:
+        return int((self.ds.splits == split).sum())
+
+    def size_option(self, size: int | None) -> int | None:
+        return size if self.ds.modality == "image" else None
+
+    def weights_for(self, backbone: str) -> str | Path | None:
+        """``--weights`` belongs to the first backbone given; the others use their registered weights."""
+        return self.weights if backbone == self.main_backbone else None
+
+    def last_tap(self, backbone: str, size: int | None) -> dict[str, np.ndarray]:
+        """The last block's pooled output per split (what ``forward_features`` returns), read from
+        the same one-pass tap extraction the multi-layer probe uses."""
+        from graft.backbones.base import SOURCE_LOGITS
+
+        taps = self.tap_features(backbone, size)
+        last = [t for t in taps["train"] if t != SOURCE_LOGITS][-1]
+        return {s: taps[s][last] for s in SPLITS}
+
+    def feature_dim(self, backbone: str) -> int:
+        from graft.backbones import get_spec, is_registered
+
+        return int(get_spec(backbone).feature_dim) if is_registered(backbone) else 1024
+
+    def n_groups(self, backbone: str) -> int:
+        from graft.backbones import get_spec, is_registered
+
+        if is_registered(backbone) and get_spec(backbone).groups:
+            return len(get_spec(backbone).groups)
+        from graft.backbones import create_backbone
+
+        return len(create_backbone(backbone, weights=self.weights_for(backbone), allow_download=self.allow_download)
+                   .layer_groups())
+
+    def tap_features(self, backbone: str, size: int | None, view: str | None = None,
+                     splits: tuple[str, ...] = SPLITS) -> dict[str, dict[str, np.ndarray]]:
+        """Every tap's pooled features per split (``{split: {tap: array}}``), cached per tap on disk."""
+        from graft.features.taps import tap_features
+
+        key = (backbone, size, view)
+        have = self._taps.setdefault(key, {})
+        todo = [s for s in splits if s not in have]
+        if todo:
+            mask = np.isin(self.ds.splits, todo)
+            items = [it for it, m in zip(self.ds.items, mask) if m]
+            feats = tap_features(items, backbone, weights=self.weights_for(backbone), image_size=self.size_option(size),
+                                 allow_download=self.allow_download, view=view)
+            sub = self.ds.splits[mask]
+            for s in todo:
+                have[s] = {t: v[sub == s] for t, v in feats.items()}
+            self.extracted.add((backbone, size, view))
+        return {s: have[s] for s in splits}
+
+    def items_to_extract(self, backbone: str, size: int | None, view: str | None = None,
+                         splits: tuple[str, ...] = SPLITS) -> int:
+        """Items a tap extraction would still push through the network in this run (0 once done)."""
+        done = self._taps.get((backbone, size, view), {})
+        return sum(self.n(s) for s in splits if s not in done)
+
+    def deadline(self) -> float:
+        return time.perf_counter() + max(self.budget.left(), 0.0)

@@ -1,0 +1,134 @@
+"""Arms over the multi-layer probe (``graft.heads.multilayer``): every block's pooled features at the
+main size or another one, with cheap views, or concatenated across backbones."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from graft.autofit.arms import Arm, Outcome, test_accuracy
+from graft.autofit.context import SPLITS, Context
+from graft.autofit.study import run_trials
+
+if TYPE_CHECKING:
+    from graft.models.saved import SavedModel
+
+#: Kept fractions the study may pick (Head2Toe keeps a small share; 1.0 is the plain concatenation).
+KEEP_CHOICES = (0.05, 0.1, 0.25, 0.5, 1.0)
+#: The first trial: settings that did well on Fashion-MNIST, fortunes and digits in this project.
+DEFAULT_TRIAL = {"C": 1.0, "keep": 0.25}
+
+
+def _tap_width(ctx: Context, backbone: str) -> int:
+    """Total width of a backbone's taps (a rough 3x the last layer's before the first extraction)."""
+    for (name, _, _), splits in ctx._taps.items():
+        if name == backbone and "train" in splits:
+            return sum(v.shape[1] for v in splits["train"].values())
+    return 3 * ctx.feature_dim(backbone)
+
+
+class MultiLayerArm(Arm):
+    """The multi-layer probe of one backbone at one size, optionally with views (C, keep searched)."""
+
+    views: tuple[str, ...] = ()
+
+    def __init__(self, backbone: str, size: int | None, name: str = "multilayer", kind: str = "multilayer") -> None:
+        super().__init__(name, kind, [backbone], size)
+
+    # --- features ---
+    def taps(self, ctx: Context) -> dict[str, dict[str, np.ndarray]]:
+        return ctx.tap_features(self.backbone, self.size)
+
+    def view_taps(self, ctx: Context) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+        """``{split: {view: taps}}`` for this arm's views (empty without views)."""
+        per_view = {v: ctx.tap_features(self.backbone, self.size, view=v) for v in self.views}
+        return {s: {v: per_view[v][s] for v in self.views} for s in SPLITS}
+
+    def estimate(self, ctx: Context) -> float:
+        extraction = self.extraction_cost(ctx, self.backbone)
+        extraction += sum(self.extraction_cost(ctx, self.backbone, view=v) for v in self.views)
+        rows = ctx.n("train") * (1 + len(self.views))
+        return extraction + ctx.budget.probe_cost(rows, _tap_width(ctx, self.backbone), 2 * ctx.config.trials)
+
+    def config(self, C: float, keep: float, refit: bool = False) -> Any:
+        from graft.heads.multilayer import MultiLayerConfig
+
+        return MultiLayerConfig(C=C, keep=keep, views=self.views, refit_on_val=refit)
+
+    def run(self, ctx: Context) -> Outcome:
+        from graft.heads.multilayer import fit_multilayer
+
+        start = time.perf_counter()
+        feats, views = self.taps(ctx), self.view_taps(ctx)
+        y_train, y_val = ctx.labels("train"), ctx.labels("val")
+        fit_start = time.perf_counter()
+
+        def fit(C: float, keep: float) -> Any:
+            return fit_multilayer(feats["train"], y_train, feats["val"], y_val, ctx.n_classes, self.config(C, keep),
+                                  train_views=views["train"] or None, val_views=views["val"] or None)
+
+        def objective(trial: Any) -> float:
+            C = trial.suggest_float("C", 1e-2, 1e2, log=True)
+            keep = trial.suggest_categorical("keep", KEEP_CHOICES)
+            return float(fit(C, keep).val_metrics["accuracy"])
+
+        study = self.study(ctx)
+        best = run_trials(study, objective, ctx.config.trials, ctx.deadline(), defaults=[DEFAULT_TRIAL])
+        params = dict(best.params) if best else dict(DEFAULT_TRIAL)
+        result = fit(params["C"], params["keep"])
+        trials = len(study.trials)
+        width = sum(v.shape[1] for v in feats["train"].values())
+        ctx.budget.learn_probe_rate((time.perf_counter() - fit_start) / max(2 * trials, 1),
+                                    ctx.n("train") * (1 + len(self.views)) * width)
+        test = test_accuracy(ctx, lambda: result.predict_proba(feats["test"], views["test"] or None))
+        params |= {"columns": result.selection.n_features, "taps": len(result.selection.columns),
+                   "tta_views": list(result.selection.tta_views)}
+        row = self.row(ctx, float(result.val_metrics["accuracy"]), test, time.perf_counter() - start, params, trials)
+        return Outcome(row, lambda: self.build(ctx, params["C"], params["keep"]))
+
+    def build(self, ctx: Context, C: float, keep: float) -> "SavedModel":
+        """The shippable multi-layer model (refit on train + val), as ``graft probe --layers all`` builds it."""
+        from graft.api import probe
+
+        return probe(ctx.ds, self.backbone, layers="all", config=self.config(C, keep, refit=True),
+                     weights=ctx.weights_for(self.backbone), image_size=ctx.size_option(self.size),
+                     allow_download=ctx.allow_download)
+
+
+class ViewsArm(MultiLayerArm):
+    """The multi-layer probe with horizontally flipped training rows; test-time averaging over the
+    flip where validation favours it (the flip of every split is one more cached extraction)."""
+
+    views = ("hflip",)
+
+    def __init__(self, backbone: str, size: int | None) -> None:
+        super().__init__(backbone, size, name="multilayer+hflip", kind="views")
+        self.view = "hflip"
+
+
+class EnsembleArm(MultiLayerArm):
+    """The selected taps of several backbones concatenated (an ensemble of representations). Scored
+    on validation and test; a saved model holds one backbone, so it is reported, not shipped."""
+
+    def __init__(self, backbones: list[str], size: int | None) -> None:
+        super().__init__(backbones[0], size, name="+".join(backbones), kind="ensemble")
+        self.backbones = list(backbones)
+
+    def taps(self, ctx: Context) -> dict[str, dict[str, np.ndarray]]:
+        out: dict[str, dict[str, np.ndarray]] = {s: {} for s in SPLITS}
+        for backbone in self.backbones:
+            feats = ctx.tap_features(backbone, self.size)
+            for s in SPLITS:
+                out[s] |= {f"{backbone}/{t}": v for t, v in feats[s].items()}
+        return out
+
+    def estimate(self, ctx: Context) -> float:
+        extraction = sum(self.extraction_cost(ctx, b) for b in self.backbones)
+        width = sum(_tap_width(ctx, b) for b in self.backbones)
+        return extraction + ctx.budget.probe_cost(ctx.n("train"), width, 2 * ctx.config.trials)
+
+    def run(self, ctx: Context) -> Outcome:
+        outcome = super().run(ctx)
+        return Outcome(outcome.row, None)

@@ -1,0 +1,70 @@
+"""The search loop: core arms first, optional arms only when worth it and when they fit the budget;
+every skipped arm is reported with its reason."""
+
+import time
+
+import numpy as np
+import pytest
+
+from graft.data import from_arrays
+from graft.errors import UsageError
+from graft.autofit import FitConfig
+from graft.autofit.arms import Arm, Outcome
+from graft.autofit.budget import Budget
+from graft.autofit.context import Context
+from graft.autofit.search import search
+
+
+class FakeArm(Arm):
+    """An arm with a given cost estimate and validation accuracy; records whether it ran."""
+
+    def __init__(self, name, kind, estimate, val, n_val=200):
+        super().__init__(name, kind, ["none"], None)
+        self._cost, self._val, self._n_val, self.ran = estimate, val, n_val, False
+
+    def estimate(self, ctx):
+        return self._cost
+
+    def run(self, ctx):
+        self.ran = True
+        row = {**self.describe(), "val_accuracy": self._val, "val_se": 0.0, "n_val": self._n_val, "seconds": 0.0}
+        return Outcome(row, lambda: None)
+
+
+@pytest.fixture
+def ctx():
+    rng = np.random.default_rng(0)
+    ds = from_arrays(rng.normal(size=(40, 3)), rng.integers(0, 2, 40), splits=["train"] * 30 + ["val"] * 10)
+    return Context(ds, FitConfig(time_budget=60), Budget(60))
+
+
+def test_an_arm_estimated_to_overrun_the_budget_is_skipped_and_reported(ctx):
+    arms = [FakeArm("probe", "probe", 1, 0.60), FakeArm("lp-ft", "finetune", 1e6, 0.99)]
+    rows, outcomes = search(ctx, arms)
+    assert not arms[1].ran and "lp-ft" not in outcomes
+    skipped = {r["method"]: r["skipped"] for r in rows if "skipped" in r}
+    assert "more than the" in skipped["lp-ft"] and "left of the time budget" in skipped["lp-ft"]
+
+
+def test_optional_arms_run_by_expected_gain_per_second_and_stop_when_validation_cannot_resolve_them(ctx):
+    arms = [FakeArm("probe", "probe", 1, 0.60), FakeArm("views", "views", 10, 0.61),
+            FakeArm("lp-ft", "finetune", 2, 0.70)]
+    started = []
+    ctx.config = FitConfig(time_budget=60, min_gain_se=0)  # every arm the budget allows
+    ctx.notify = lambda e: started.append(e["arm"]) if e.get("status") == "start" else None
+    search(ctx, arms)
+    assert started == ["probe", "lp-ft", "views"]  # lp-ft: larger prior gain, 5x cheaper here
+    ctx2 = Context(ctx.ds, FitConfig(time_budget=60, min_gain_se=1.0), Budget(60))
+    arms = [FakeArm("probe", "probe", 1, 0.95, n_val=50), FakeArm("lp-ft", "finetune", 1, 0.99, n_val=50)]
+    rows, _ = search(ctx2, arms)  # expected gain 0.1 * 0.05 = 0.005 < se 0.031: saturated
+    assert not arms[1].ran and "saturated" in next(r["skipped"] for r in rows if r["method"] == "lp-ft")
+
+
+def test_a_budget_below_the_cheapest_arm_is_a_usage_error_naming_the_estimate(ctx):
+    with pytest.raises(UsageError, match="less than the cheapest arm"):
+        search(ctx, [FakeArm("probe", "probe", 1e6, 0.6)])
+
+
+def test_budget_clock_and_estimates():
+    budget = Budget(10, started=time.perf_counter() - 4)
+    assert 5.9 < budget.left() <= 6.0 and budget.allows(5) and not budget.allows(7)
