@@ -12,7 +12,6 @@ import asyncio
 import hmac
 import json
 import logging
-import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +22,14 @@ from fastapi import Request  # at module level: FastAPI resolves the endpoints' 
 
 from graft.errors import UsageError
 from graft.serve.batcher import InputFailed, MicroBatcher, QueueFull
-from graft.serve.decode import BadInput, decode_item
-from graft.serve.metrics import Metrics, endpoint_of
+from graft.serve.decode import BadInput
+from graft.serve.metrics import Metrics
+from graft.serve.middleware import BodyLimit, Observe
+from graft.serve.protocol import INFER_BODY, INPUT_NAME, PREDICT_BODY, json_object, parse_infer, parse_predict
 from graft.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 
-_INPUT_NAME = {"image": "image", "audio": "audio", "text": "text", "array": "features"}
-_OUTPUTS = ("probabilities", "label")
 
 
 @dataclass
@@ -54,7 +53,7 @@ class Served:
     def metadata(self, backend: str) -> dict[str, Any]:
         dtype, shape = ("FP32", [-1, self.feature_dim or -1]) if self.modality == "array" else ("BYTES", [-1])
         return {"name": self.name, "versions": ["1"], "platform": "onnxruntime" if backend == "onnx" else "graft-pytorch",
-                "inputs": [{"name": _INPUT_NAME[self.modality], "datatype": dtype, "shape": shape}],
+                "inputs": [{"name": INPUT_NAME[self.modality], "datatype": dtype, "shape": shape}],
                 "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(self.classes)]},
                             {"name": "label", "datatype": "BYTES", "shape": [-1]}],
                 "parameters": {"classes": self.classes, "modality": self.modality, "backend": backend}}
@@ -97,8 +96,8 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None, nam
     app.state.served, app.state.settings, app.state.metrics = served, settings, metrics
     _install_errors(app)
     _add_routes(app, served, settings, metrics)
-    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)  # runs inside the metrics middleware
-    app.add_middleware(_Observe, metrics=metrics)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # runs inside the metrics middleware
+    app.add_middleware(Observe, metrics=metrics)
     return app
 
 
@@ -211,11 +210,11 @@ def _add_routes(app: Any, served: dict[str, Served], settings: ServeSettings, me
                             headers=None if s.ready else _retry(settings))
 
     @app.post("/v2/models/{name}/infer", tags=["v2"], summary="Inference (Open Inference Protocol V2)",
-              dependencies=auth, openapi_extra={"requestBody": _INFER_BODY})
+              dependencies=auth, openapi_extra={"requestBody": INFER_BODY})
     async def infer(name: str, request: Request) -> dict[str, Any]:
         s = _usable(served, name, settings)
-        body = _json_object(await request.body())
-        items, wanted = _parse_infer(body, s, settings)
+        body = json_object(await request.body())
+        items, wanted = parse_infer(body, s, settings)
         proba = await _predict(s, items, settings)
         outputs = []
         if "probabilities" in wanted:
@@ -228,10 +227,10 @@ def _add_routes(app: Any, served: dict[str, Served], settings: ServeSettings, me
         return {"id": body["id"], **reply} if "id" in body else reply
 
     @app.post("/v2/models/{name}/predict", tags=["convenience"], summary="Label + probabilities for files or texts",
-              dependencies=auth, openapi_extra={"requestBody": _PREDICT_BODY})
+              dependencies=auth, openapi_extra={"requestBody": PREDICT_BODY})
     async def predict(name: str, request: Request) -> dict[str, Any]:
         s = _usable(served, name, settings)
-        names, items = await _parse_predict(request, s, settings)
+        names, items = await parse_predict(request, s, settings)
         proba = await _predict(s, items, settings)
         return {"model_name": name, "predictions": [
             {"input": n, "label": s.classes[int(p.argmax())], "probabilities": {c: float(v) for c, v in zip(s.classes, p)}}
@@ -299,127 +298,6 @@ def _token_check(token: str | None) -> Any:
     return check
 
 
-# --- request parsing --------------------------------------------------------------------------
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise BadInput(f"request body is not valid JSON ({exc})", 400) from exc
-    if not isinstance(body, dict):
-        raise BadInput("request body must be a JSON object", 400)
-    return body
-
-
-def _parse_infer(body: dict[str, Any], s: Served, settings: ServeSettings) -> tuple[list[Any], list[str]]:
-    inputs = body.get("inputs")
-    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
-        raise BadInput(f"'inputs' must be a list of one input object named {_INPUT_NAME[s.modality]!r}", 400)
-    spec = inputs[0]
-    expected = _INPUT_NAME[s.modality]
-    if spec.get("name") != expected:
-        raise BadInput(f"unknown input name {spec.get('name')!r}; model {s.name!r} takes {expected!r}", 400)
-    wanted = _wanted_outputs(body)
-    shape = spec.get("shape")
-    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-        raise BadInput(f"input {expected!r}: 'shape' must be a list of non-negative integers, got {shape!r}", 400)
-    data = _flatten(spec.get("data"), expected)
-    if s.modality == "array":
-        return _feature_rows(spec, shape, data, s, settings), wanted
-    if spec.get("datatype") != "BYTES":
-        raise BadInput(f"input {expected!r}: datatype must be BYTES, got {spec.get('datatype')!r}", 400)
-    if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
-        raise BadInput(f"input {expected!r}: shape must be [N] or [N, 1], got {shape}", 400)
-    n = shape[0]
-    _check_count(n, settings, expected)
-    if len(data) != n:
-        raise BadInput(f"input {expected!r}: shape {shape} says {n} elements, data has {len(data)}", 400)
-    if not all(isinstance(d, str) for d in data):
-        raise BadInput(f"input {expected!r}: BYTES data must be strings (base64 file contents for images and audio)", 400)
-    return [decode_item(d, s.modality, s.sample_rate, f"{expected}[{i}]") for i, d in enumerate(data)], wanted
-
-
-def _wanted_outputs(body: dict[str, Any]) -> list[str]:
-    requested = body.get("outputs")
-    if requested is None:
-        return list(_OUTPUTS)
-    if not isinstance(requested, list) or not all(isinstance(o, dict) for o in requested):
-        raise BadInput("'outputs' must be a list of objects with a 'name'", 400)
-    names = [o.get("name") for o in requested]
-    unknown = [n for n in names if n not in _OUTPUTS]
-    if unknown:
-        raise BadInput(f"unknown output(s) {unknown}; outputs are {list(_OUTPUTS)}", 400)
-    return names
-
-
-def _feature_rows(spec: dict[str, Any], shape: list[int], data: list[Any], s: Served, settings: ServeSettings) -> list[Any]:
-    if spec.get("datatype") not in ("FP32", "FP64", "FP16"):
-        raise BadInput(f"input 'features': datatype must be FP32, got {spec.get('datatype')!r}", 400)
-    if len(shape) != 2 or (s.feature_dim and shape[1] != s.feature_dim):
-        raise BadInput(f"input 'features': shape must be [N, {s.feature_dim}], got {shape}", 400)
-    _check_count(shape[0], settings, "features")
-    try:
-        array = np.asarray(data, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise BadInput(f"input 'features': data must be numbers ({exc})", 400) from exc
-    if array.size != shape[0] * shape[1]:
-        raise BadInput(f"input 'features': shape {shape} needs {shape[0] * shape[1]} numbers, data has {array.size}", 400)
-    if not np.isfinite(array).all():
-        raise BadInput("input 'features': data holds NaN or infinite values", 400)
-    return list(array.reshape(shape))
-
-
-def _flatten(data: Any, name: str) -> list[Any]:
-    """Row-major flattening of nested lists (V2 allows flat or nested ``data``)."""
-    if not isinstance(data, list):
-        raise BadInput(f"input {name!r}: 'data' must be a list", 400)
-    flat: list[Any] = []
-    for value in data:
-        flat.extend(_flatten(value, name) if isinstance(value, list) else [value])
-    return flat
-
-
-def _check_count(n: int, settings: ServeSettings, name: str) -> None:
-    if n < 1:
-        raise BadInput(f"input {name!r}: no elements", 400)
-    if n > settings.max_inputs:
-        raise BadInput(f"input {name!r}: {n} elements, more than the {settings.max_inputs} one request may hold", 413)
-
-
-async def _parse_predict(request: Any, s: Served, settings: ServeSettings) -> tuple[list[str], list[Any]]:
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        return await _uploaded(request, s, settings)
-    if content_type.split(";")[0].strip() in ("application/json", ""):
-        body = _json_object(await request.body())
-        texts = body.get("texts", body.get("inputs"))
-        if s.modality != "text":
-            raise BadInput(f"model {s.name!r} takes {s.modality} files: upload them as multipart form field 'files'", 400)
-        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            raise BadInput("JSON body must be {\"texts\": [\"...\", ...]} (a list of strings)", 400)
-        _check_count(len(texts), settings, "texts")
-        return [t if len(t) <= 60 else t[:57] + "..." for t in texts], list(texts)
-    raise BadInput(f"content type {content_type!r}: send multipart/form-data files or a JSON {{\"texts\": [...]}}", 415)
-
-
-async def _uploaded(request: Any, s: Served, settings: ServeSettings) -> tuple[list[str], list[Any]]:
-    try:
-        form = await request.form(max_files=settings.max_inputs, max_fields=settings.max_inputs)
-    except Exception as exc:  # malformed multipart bodies raise several types
-        raise BadInput(f"cannot parse the multipart body ({type(exc).__name__}: {exc})", 400) from exc
-    files = [v for _, v in form.multi_items() if hasattr(v, "read")]
-    if not files:
-        raise BadInput("no files in the multipart body: send them as form field 'files'", 400)
-    _check_count(len(files), settings, "files")
-    names, items = [], []
-    for i, f in enumerate(files):
-        name = f.filename or f"file{i}"
-        items.append(decode_item(await f.read(), s.modality, s.sample_rate, name))
-        names.append(name)
-    return names, items
-
-
 # --- errors and middleware --------------------------------------------------------------------
 
 
@@ -445,87 +323,3 @@ def _install_errors(app: Any) -> None:
     async def internal(request: Any, exc: Exception) -> Any:  # never a traceback to the client
         log.exception("internal error on %s", request.url.path)
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500)
-
-
-class _BodyLimit:
-    """Refuse bodies above ``limit`` bytes with 413, by Content-Length or by counting as they arrive."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            return await _too_large(send, self.limit)
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                return await _too_large(send, self.limit)
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body, sent = b"".join(chunks), False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-
-async def _too_large(send: Any, limit: int) -> None:
-    payload = json.dumps({"error": f"request body larger than the {limit}-byte limit"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": payload})
-
-
-class _Observe:
-    """Count every request (endpoint template, method, status) and time it."""
-
-    def __init__(self, app: Any, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        start, status = time.perf_counter(), [500]
-
-        async def observe(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, observe)
-        finally:
-            self.metrics.observe_request(endpoint_of(scope), scope["method"], status[0], time.perf_counter() - start)
-
-
-_INFER_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["inputs"],
-    "properties": {
-        "id": {"type": "string"},
-        "inputs": {"type": "array", "items": {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
-            "name": {"type": "string", "description": "image, audio, text or features (see the model's metadata)"},
-            "shape": {"type": "array", "items": {"type": "integer"}},
-            "datatype": {"type": "string", "description": "BYTES (base64 files or texts) or FP32 (features)"},
-            "data": {"type": "array", "items": {}}}}},
-        "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string", "enum": list(_OUTPUTS)}}}},
-    }}}}}
-
-_PREDICT_BODY = {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "properties": {
-        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
-    "application/json": {"schema": {"type": "object", "properties": {
-        "texts": {"type": "array", "items": {"type": "string"}}}}}}}
