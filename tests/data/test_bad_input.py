@@ -137,7 +137,8 @@ def test_missing_column_names_column_file_columns_and_option(tmp_path):
         read(tmp_path / "d.csv")
     message = str(err.value)
     assert "'text'" in message and "d.csv" in message and "['sentence', 'category']" in message
-    assert "'label'" in message and "text_column=<name>, label_column=<name>" in message
+    assert "'label'" in message and "--text-column NAME (text_column=NAME in Python)" in message
+    assert "--label-column NAME (label_column=NAME in Python)" in message
     with pytest.raises(DataError, match="label_column="):
         read(tmp_path / "d.csv", text_column="sentence")
 

@@ -12,7 +12,7 @@ from typing import Any, List, Optional
 import typer
 
 from graft.cli import output as out
-from graft.cli.app import DOWNLOAD, IMAGE_SIZE, JSON, OVERWRITE, WEIGHTS, app, parse_options
+from graft.cli.app import DOWNLOAD, IMAGE_SIZE, JSON, LABEL_COLUMN, OVERWRITE, TEXT_COLUMN, WEIGHTS, app, parse_options
 
 DRIFT_EXIT_CODE = 3
 BACKBONE_OPT = typer.Option(None, "--backbone", "-b", help="Zoo name (see `graft models`); default mobilenet_v2, "
@@ -106,6 +106,7 @@ def fewshot(
     seed: int = typer.Option(0, "--seed"),
     weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE, allow_download: bool = DOWNLOAD,
     overwrite: bool = OVERWRITE,
+    label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
     json_: bool = JSON,
 ) -> None:
     """N-way K-shot episodic evaluation of few-shot learners on a backbone's embeddings, with 95% intervals.
@@ -121,7 +122,7 @@ def fewshot(
     report = out.run(lambda: fewshot_eval(data, backbone, n_way=n_way, k_shot=k_shot, n_query=n_query, episodes=episodes,
                                           methods=methods, holdout=holdout, meta_steps=meta_steps, seed=seed,
                                           image_size=image_size, weights=weights, allow_download=allow_download,
-                                          progress=not json_))
+                                          progress=not json_, label_column=label_column, text_column=text_column))
     if json_:
         return out.emit_json(report)
     out.table(f"{n_way}-way {k_shot}-shot, {episodes} episodes, {backbone}", ["method", "accuracy", "95% CI", "seconds"],

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from graft.cli import output as out
-from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, OVERWRITE, WEIGHTS, app
+from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, LABEL_COLUMN, OVERWRITE, TEXT_COLUMN, WEIGHTS, app
 
 SCORE_COLUMNS = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "hscore": "H", "regularized_hscore": "H (LW)",
                  "knn": "kNN acc", "linear": "probe acc"}
@@ -29,6 +29,7 @@ def rank(
     image_size: Optional[int] = IMAGE_SIZE,
     seed: int = typer.Option(0, "--seed", help="Seeds the sample and the cross-validation folds."),
     allow_download: bool = DOWNLOAD,
+    label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
     json_: bool = JSON,
 ) -> None:
     """Rank pretrained backbones by how well their frozen features should transfer to DATA."""
@@ -37,7 +38,7 @@ def rank(
     chosen = tuple(_names(scores) or DEFAULT_SCORES)
     result = out.run(lambda: rank_backbones(data, _names(backbones), modality=modality, sample=sample, scores=chosen,
                                             by=by, image_size=image_size, seed=seed, allow_download=allow_download,
-                                            progress=not json_))
+                                            progress=not json_, label_column=label_column, text_column=text_column))
     if json_:
         return out.emit_json(result.to_dict())
     columns = ["#", "backbone", "params"] + [SCORE_COLUMNS.get(s, s) for s in result.scores] + ["s"]

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from graft.cli import output as out
-from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, LABEL_COLUMN, TEXT_COLUMN, OVERWRITE, WEIGHTS, app, datasets_app
+from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, LABEL_COLUMN, OVERWRITE, TEXT_COLUMN, WEIGHTS, app, datasets_app
 
 
 @app.command("models")

@@ -94,6 +94,7 @@ def assemble(
     rows = _drop_unknown_labels(rows, classes, skipped, "the given classes" if explicit else "the train split")
     if labelled:
         _require_two_classes(classes, rows, source, explicit)
+        note_case_variants(classes, skipped, source)
     index = {c: i for i, c in enumerate(classes)}
     labels = np.array([UNLABELLED if n is None else index[n] for n in rows.names], dtype=np.int64)
     splits = np.array([s or "train" for s in rows.splits], dtype=object)
@@ -148,6 +149,18 @@ def _drop_unknown_labels(rows: Rows, classes: list[str], skipped: SkipReport, wh
         else:
             skipped.add(rows.where[i], f"unknown label: {name!r} ({rows.splits[i]}) is not in {what}")
     return rows if len(keep) == len(rows) else rows.subset(keep)
+
+
+def note_case_variants(classes: Sequence[str], skipped: SkipReport, source: str) -> None:
+    """Classes whose names differ only by case ("Cat", "CAT") stay apart (they may be meant so), but
+    the user is told, in the skip report the run prints and saves."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for name in classes:
+        groups[name.casefold()].append(name)
+    for names in groups.values():
+        if len(names) > 1:
+            skipped.add(source, f"label note: classes {', '.join(repr(n) for n in names)} differ only by case and "
+                                "are kept as separate classes; spell them alike if they are one class")
 
 
 def _require_two_classes(classes: list[str], rows: Rows, source: str, explicit: bool) -> None:

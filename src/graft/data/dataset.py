@@ -24,6 +24,17 @@ class Skipped:
     reason: str
 
 
+# Reasons that start so are notes on data that was read, not skipped inputs.
+NOTE_PREFIXES = ("encoding note", "label note")
+
+
+def _what(entries: list[Skipped]) -> str:
+    """"3 row(s)", "2 file(s)" or "2 file(s) and 3 row(s)": table rows are named ``file:line N``."""
+    rows = sum(1 for e in entries if ":line " in e.path or ": row " in e.path)
+    files = len(entries) - rows
+    return " and ".join(p for p in (f"{files} file(s)" if files else "", f"{rows} row(s)" if rows else "") if p)
+
+
 @dataclass
 class SkipReport:
     """Files that could not be used. Written next to outputs; never an exception that escapes."""
@@ -42,15 +53,24 @@ class SkipReport:
     def __bool__(self) -> bool:
         return bool(self.entries)
 
+    @property
+    def notes(self) -> list[Skipped]:
+        """Entries that are remarks about data that was used (an encoding fallback, label spellings)."""
+        return [e for e in self.entries if e.reason.startswith(NOTE_PREFIXES)]
+
     def summary(self) -> str:
-        if not self.entries:
-            return "no files skipped"
-        reasons: dict[str, int] = {}
-        for e in self.entries:
-            key = e.reason.split(":")[0]
-            reasons[key] = reasons.get(key, 0) + 1
-        parts = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
-        return f"skipped {len(self.entries)} file(s): {parts}"
+        """"skipped 2 file(s) and 3 row(s): 3 malformed row, 2 unreadable image; note: ..."."""
+        skips = [e for e in self.entries if not e.reason.startswith(NOTE_PREFIXES)]
+        parts = []
+        if skips:
+            reasons: dict[str, int] = {}
+            for e in skips:
+                key = e.reason.split(":")[0]
+                reasons[key] = reasons.get(key, 0) + 1
+            counts = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+            parts.append(f"skipped {_what(skips)}: {counts}")
+        parts += [f"{e.reason} ({e.path})" for e in self.notes]
+        return "; ".join(parts) or "nothing skipped"
 
     def write(self, path: str | Path) -> None:
         """Write ``path`` as a TSV of skipped files and reasons (atomically)."""

@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -50,11 +51,32 @@ def is_table_file(path: Path) -> bool:
     return path.suffix.lower() in TABLE_EXTENSIONS
 
 
+# Files that are not text tables whatever their extension says, by their first bytes.
+BINARY_SIGNATURES = {
+    b"PK\x03\x04": "a zip archive (an Excel .xlsx or OpenDocument .ods workbook, most likely)",
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "an OLE compound file (an old Excel .xls workbook, most likely)",
+    b"PAR1": "a Parquet file",
+    b"\x1f\x8b": "a gzip-compressed file",
+}
+
+
+def check_not_binary(path: Path, data: bytes) -> None:
+    """DataError for a workbook or other binary file renamed to a table extension (its bytes would
+    otherwise come back as a column list of garbage)."""
+    kind = next((what for sig, what in BINARY_SIGNATURES.items() if data.startswith(sig)), None)
+    if kind is None and b"\x00" in data[:4096]:
+        kind = "a binary file (it holds NUL bytes)"
+    if kind is not None:
+        raise DataError(f"{path} is {kind}, not a {path.suffix or 'text'} table. Export it as CSV (UTF-8) "
+                        "from the program that made it, e.g. Excel: File > Save As > CSV UTF-8")
+
+
 def decode_text(path: Path, skipped: SkipReport) -> str:
     """The file's text; a non-UTF-8 file is decoded as cp1252 / latin-1 with a note in ``skipped``."""
     data = path.read_bytes()
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16")
+    check_not_binary(path, data)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -151,11 +173,20 @@ def require_columns(table: Table, columns: dict[str, str | None]) -> None:
     missing = {opt: col for opt, col in columns.items() if col is not None and col not in table.columns}
     if missing:
         names = ", ".join(repr(c) for c in missing.values())
-        options = ", ".join(f"{opt}=<name>" for opt in missing)
+        options = " and ".join(_option_advice(opt) for opt in missing)
         raise DataError(
             f"column {names} not found in {table.source}; columns are {table.columns}. "
-            f"Set {options} to the column that holds it."
+            f"Name the column that holds it with {options}."
         )
+
+
+# Reader options as the CLI spells them; the Python keyword goes in brackets.
+CLI_FLAGS = {"label_column": "--label-column", "text_column": "--text-column"}
+
+
+def _option_advice(option: str) -> str:
+    flag = CLI_FLAGS.get(option)
+    return f"{flag} NAME ({option}=NAME in Python)" if flag else f"{option}=[...] (Python)"
 
 
 def is_missing(value: Any) -> bool:
@@ -169,15 +200,35 @@ def is_missing(value: Any) -> bool:
     return False
 
 
+_INTEGRAL_DECIMAL = re.compile(r"[+-]?\d+\.0*")
+
+
 def label_name(value: Any) -> str:
-    """A label value as a class name: ``3``, ``3.0`` and ``"3"`` all give ``"3"``."""
+    """A label value as a class name: ``3``, ``3.0``, ``"3"`` and ``" 3.0 "`` all give ``"3"``;
+    other text is trimmed of surrounding whitespace and otherwise kept (case included)."""
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     if isinstance(value, (int, np.integer)):
         return str(int(value))
-    return str(value).strip()
+    text = str(value).strip()
+    # a CSV holds every value as text: "1.0" there is the number a JSONL or DataFrame gives as 1.0
+    return str(int(float(text))) if _INTEGRAL_DECIMAL.fullmatch(text) else text
+
+
+def note_label_forms(table: Table, label_column: str | None) -> None:
+    """Add a note to ``table.skipped`` for each class whose rows spelled its label differently
+    ("1" and "1.0"): read as one class, and the user should know."""
+    forms: dict[str, set[str]] = {}
+    for row in table.rows:
+        value = row.get(label_column) if label_column else None
+        if value is not None and not is_missing(value):
+            forms.setdefault(label_name(value), set()).add(str(value).strip())
+    for name, spelled in sorted(forms.items()):
+        if len(spelled) > 1:
+            table.skipped.add(table.source, f"label note: {', '.join(repr(s) for s in sorted(spelled))} in column "
+                                            f"{label_column!r} were read as one class {name!r}")
 
 
 def split_name(value: Any) -> str | None:
@@ -204,6 +255,7 @@ def text_rows(
         if accepted is not None:
             name, split = accepted
             out.add(text, name, split, f"{text}\x1f{name}", where)
+    note_label_forms(table, label_column)
     return out
 
 
@@ -254,6 +306,7 @@ def feature_rows(
         if accepted is not None:
             name, split = accepted
             out.add(values, name, split, f"{values.tobytes().hex()}\x1f{name}", where)
+    note_label_forms(table, label_column)
     return out
 
 

@@ -171,9 +171,18 @@ def class_shifts(ref_emb: np.ndarray, ref_pred: np.ndarray, new_emb: np.ndarray,
     return top
 
 
+def confidence_change(drop: float, means: tuple[float, float] | None = None) -> str:
+    """"mean confidence fell by 0.031 (0.666 → 0.635)": the direction in words, the size unsigned,
+    so the sentence and the table's "reference → new" never disagree."""
+    verb = "fell" if drop > 0 else "rose" if drop < 0 else "did not change"
+    size = f" by {abs(drop):.3f}" if drop else ""
+    return f"mean confidence {verb}{size}" + (f" ({means[0]:.3f} → {means[1]:.3f})" if means else "")
+
+
 def severity_of(mmd_p: float, auc: float, auc_p: float, drop: float, ks_p: float,
-                config: DriftConfig) -> tuple[Severity, list[str]]:
-    """The documented severity rule, and the reasons in words."""
+                config: DriftConfig, means: tuple[float, float] | None = None) -> tuple[Severity, list[str]]:
+    """The documented severity rule, and the reasons in words. ``drop`` is reference minus new mean
+    confidence; ``means`` (reference, new), when given, is quoted as the table shows it."""
     level = config.alpha / 2  # two embedding tests, Bonferroni
     shifted = mmd_p < level or auc_p < level
     confident_drop = ks_p < config.alpha and drop >= config.confidence_drop
@@ -181,7 +190,7 @@ def severity_of(mmd_p: float, auc: float, auc_p: float, drop: float, ks_p: float
         f"MMD p={mmd_p:.3g}, domain-classifier p={auc_p:.3g} (each against alpha/2 = {level:.3g}): "
         f"{'the embeddings differ' if shifted else 'no detectable embedding shift'}",
         f"domain-classifier AUC {auc:.3f} ({'≥' if auc >= config.strong_auc else '<'} {config.strong_auc} for strong)",
-        f"mean confidence {'dropped' if drop > 0 else 'changed'} by {drop:+.3f} (KS p={ks_p:.3g})"
+        confidence_change(drop, means) + f" (KS p={ks_p:.3g})"
         + (" — the model is less sure on the new data" if confident_drop and shifted else "")
         + (" without an embedding shift: not counted (reference confidences may be optimistic)"
            if confident_drop and not shifted else ""),
@@ -248,7 +257,8 @@ def compare(model: "SavedModel", ref_emb: np.ndarray, ref_conf: np.ndarray, new_
     t = embedding_tests(ref_emb, new_emb, config)
     new_proba = model.head.predict_proba(new_emb)
     drop, ks, ks_p = confidence_test(ref_conf, new_proba.max(axis=1))
-    severity, reasons = severity_of(t["mmd_p"], t["auc"], t["auc_p"], drop, ks_p, config)
+    means = (float(ref_conf.mean()), float(new_proba.max(axis=1).mean()))
+    severity, reasons = severity_of(t["mmd_p"], t["auc"], t["auc_p"], drop, ks_p, config, means)
     shifts = class_shifts(ref_emb, model.head.predict(ref_emb), new_emb, new_proba.argmax(axis=1),
                           model.classes, t["bandwidth"], config)
     thresholds = {"alpha": config.alpha, "strong_auc": config.strong_auc, "confidence_drop": config.confidence_drop}

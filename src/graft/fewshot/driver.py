@@ -97,6 +97,7 @@ def fewshot_eval(
     weights: str | Path | None = None,
     allow_download: bool = False,
     progress: bool = False,
+    **read_options: Any,
 ) -> dict[str, Any]:
     """Mean episode accuracy with a 95% interval for each few-shot learner on ``data``.
 
@@ -109,6 +110,7 @@ def fewshot_eval(
             ``max(n_way, n_classes // 2)``).
         meta_steps: outer steps of meta-training.
         seed: seed of the class split, meta-training and episodes (all learners see the same episodes).
+        **read_options: for :func:`graft.data.read` (``label_column``, ``text_column``, ...).
 
     Returns:
         JSON-ready: per method ``mean``, ``ci95``, ``episodes``; the classes episodes came from.
@@ -119,7 +121,7 @@ def fewshot_eval(
     if unknown or not methods:
         raise UsageError(f"unknown few-shot method(s) {unknown}; choose from {', '.join(LEARNERS)}")
     check_settings(n_way, k_shot, n_query, episodes, holdout, meta_steps, seed, image_size)
-    ds = as_dataset(data)
+    ds = as_dataset(data, **read_options)
     ds = ds.select(ds.labels >= 0)
     y = ds.labels
     eval_ids, train_ids = _classes_for(y, n_way, methods, holdout, seed)
