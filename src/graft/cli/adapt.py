@@ -219,9 +219,9 @@ def drift(
         out.warn("error: --adapt needs --out NEW_MODEL_DIR")
         raise typer.Exit(2)
     if adapt_:
-        from graft._files import check_new_output
+        from graft.api import check_out
 
-        out.run(lambda: check_new_output(out_dir, overwrite))  # before the drift test's embedding work
+        out.run(lambda: check_out(out_dir, overwrite))  # before the drift test's embedding work
     report = out.run(lambda: check_drift(model, new_data, config=DriftConfig(alpha=alpha), reference_data=reference,
                                          progress=not json_))
     result: dict[str, Any] = report.to_dict()
