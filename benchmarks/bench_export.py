@@ -67,7 +67,7 @@ def _graph_speeds(saved_dir: Path, export_dir: Path, items: list, seconds: float
 def _arm(name: str, saved_dir: Path, data: Path, quantize: str, seconds: float) -> dict:
     export_dir = saved_dir.with_name(saved_dir.name + "-onnx")
     start = time.perf_counter()
-    result = graft.export_model(saved_dir, export_dir, quantize=quantize, data=data)
+    result = graft.export_model(saved_dir, export_dir, quantize=quantize, data=data, overwrite=True)
     export_s = time.perf_counter() - start
     test = graft.read(data).test
     torch_p = graft.load(saved_dir).predict_proba(test.items)

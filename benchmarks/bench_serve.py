@@ -231,7 +231,7 @@ def main() -> None:
     model = work / "fashion-mnv2"
     graft.probe(data, "mobilenet_v2", image_size=args.image_size, out=model, overwrite=True)
     if args.backend == "onnx":
-        graft.export_model(model, work / "fashion-mnv2-onnx")
+        graft.export_model(model, work / "fashion-mnv2-onnx", overwrite=True)
         model = work / "fashion-mnv2-onnx"
     ds = graft.read(data)
     files = [Path(p) for p in list(ds.test.items) + list(ds.train.items)]

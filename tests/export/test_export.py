@@ -119,6 +119,8 @@ def test_int8_below_agreement_is_refused_keeping_fp32_unless_forced(cnn_model, t
     assert info["files"]["int8"] is None and info["quantization"]["accepted"] is False
     assert "**Refused**" in (out / "README.md").read_text()
     result = runner.invoke(app, ["export", str(cnn_model), "--out", str(out), "--quantize", "static", "--force"])
+    assert result.exit_code == 2 and "--overwrite" in result.output  # an earlier export is not replaced silently
+    result = runner.invoke(app, ["export", str(cnn_model), "--out", str(out), "--quantize", "static", "--force", "--overwrite"])
     assert result.exit_code == 0, result.output
     assert (out / "model.int8.onnx").is_file() and json.loads((out / "config.json").read_text())["quantization"]["forced"]
 

@@ -19,12 +19,14 @@ def export(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder to write (default: MODEL_DIR-onnx)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Data for the parity check, calibration and the int8 test (default: the model's training data)."),
     force: bool = typer.Option(False, "--force", help="Keep int8 even when it agrees with fp32 on fewer than 99% of test items."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export at --out."),
     json_: bool = JSON,
 ) -> None:
     """Export a saved model to ONNX: parity-checked against PyTorch (1e-4), optionally int8."""
     from graft.export.driver import export_model
 
-    result = out.run(lambda: export_model(model, out_dir, format=format_, quantize=quantize, data=data, force=force))  # type: ignore[arg-type]
+    result = out.run(lambda: export_model(model, out_dir, format=format_, quantize=quantize, data=data, force=force,
+                                                 overwrite=overwrite))  # type: ignore[arg-type]
     if json_:
         return out.emit_json(result)
     p = result["parity"]

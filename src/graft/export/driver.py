@@ -68,6 +68,7 @@ def export_model(
     quantize: Quantize = "none",
     data: "str | Path | Dataset | None" = None,
     force: bool = False,
+    overwrite: bool = False,
     settings: ExportSettings | None = None,
 ) -> dict[str, Any]:
     """Export a saved model to ONNX, check it against PyTorch, optionally add int8.
@@ -79,6 +80,7 @@ def export_model(
         quantize: ``"dynamic"`` (transformers), ``"static"`` (CNNs, calibrated on training data) or ``"none"``.
         data: data for the parity check, calibration and the int8 test (default: the model's training data).
         force: keep int8 even when its top-1 agreement with fp32 is below 99 %.
+        overwrite: replace an earlier export at ``out`` (never a saved model or a folder of other files).
         settings: sample sizes and thresholds (``quantize`` / ``force`` arguments win).
 
     Returns:
@@ -101,7 +103,7 @@ def export_model(
     saved = model if isinstance(model, SavedModel) else _load_source(Path(model))
     target = Path(out) if out is not None else _default_out(saved)
     ds = _dataset(saved, data)
-    _check_target(target)
+    _check_target(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
     try:
@@ -325,13 +327,15 @@ def _write_training_items(folder: Path, saved: "SavedModel") -> None:
         save_file({"hashes": np.ascontiguousarray(seen, dtype=np.uint64)}, str(folder / TRAINING_ITEMS))
 
 
-def _check_target(target: Path) -> None:
+def _check_target(target: Path, overwrite: bool) -> None:
     if target.is_file():
         raise UsageError(f"{target} is a file; give a folder path for --out")
     if target.is_dir() and any(target.iterdir()) and not (target / "config.json").is_file():
         raise UsageError(f"{target} exists and is not a model folder; choose an empty or new folder for --out")
     if target.is_dir() and (target / "model.safetensors").is_file():
         raise UsageError(f"{target} holds a saved (PyTorch) model; choose another --out so it is not replaced")
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise UsageError(f"{target} exists; pass --overwrite (overwrite=True) to replace that export, or choose another --out")
 
 
 def _replace_dir(new: Path, target: Path) -> None:
