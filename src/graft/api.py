@@ -450,7 +450,8 @@ def embed_to_file(data: "str | Path | Dataset", out: str | Path, backbone: str =
 
     backbone_options(image_size)  # settings are checked before any data is read
     out = Path(out).with_suffix(".npy")
-    check_new_output(out, overwrite)
+    for path in (out, out.with_suffix(".json")):  # the sidecar may be a file of the user's too
+        check_new_output(path, overwrite)
     ds = as_dataset(data, **read_options)
     dim = get_spec(backbone).feature_dim if is_registered(backbone) else create_backbone(
         backbone, weights=weights, allow_download=allow_download, **backbone_options(image_size)).feature_dim

@@ -77,6 +77,9 @@ def test_file_outputs_are_refused_without_overwrite(tiny_images, tmp_path):
     assert str(npy) in refused.stderr and "--overwrite" in refused.stderr
     assert npy.read_bytes() == first
     run("embed", tiny_images, "--backbone", "test_cnn", "--out", npy, "--overwrite")
+    (tmp_path / "notes.json").write_text("{}")  # a user's JSON where the sidecar would go
+    run("embed", tiny_images, "--backbone", "test_cnn", "--out", tmp_path / "notes.npy", code=2)
+    assert (tmp_path / "notes.json").read_text() == "{}" and not (tmp_path / "notes.npy").exists()
 
     model = tmp_path / "m"
     graft.probe(tiny_images, "test_cnn", out=model)
