@@ -122,3 +122,21 @@ def test_fewshot_settings_are_checked_before_reading(tmp_path: Path):
 
     with pytest.raises(UsageError, match=r"k_shot=0 is outside its allowed range \[1, 10000\]"):
         fewshot_eval(MISSING, "test_cnn", k_shot=0)
+
+
+def test_shift_cluster_and_lr_find_settings_state_their_range():
+    import numpy as np
+
+    from graft.cluster import cluster_embeddings
+    from graft.shift import dataset_shift, measure_shift
+    from graft.train.finetune import find_lr
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(UsageError, match=r"alpha=1.5 is outside its allowed range \(0, 1\)"):
+        measure_shift(X, X, alpha=1.5)
+    with pytest.raises(UsageError, match=r"n_permutations=-1 is outside its allowed range \[0, 1000000\]"):
+        dataset_shift(MISSING, MISSING, "test_cnn", n_permutations=-1)  # before reading either dataset
+    with pytest.raises(UsageError, match=r"min_cluster_size=0 is outside its allowed range \[2, 1000000\]"):
+        cluster_embeddings(X, method="hdbscan", min_cluster_size=0)
+    with pytest.raises(UsageError, match=r"steps=0 is outside its allowed range \[5, 100000\]"):
+        find_lr(MISSING, "test_cnn", steps=0)

@@ -131,6 +131,19 @@ def choose_k(
     return best[0], best[1], table
 
 
+def check_settings(k_range: tuple[int, int], seed: int, n_central: int, min_cluster_size: int,
+                   silhouette_sample: int) -> None:
+    """The numeric settings in their ranges (``k`` depends on the data: checked against it later)."""
+    from graft._config import check_value
+
+    for bound in k_range:
+        check_value("k_range", bound, "[2, 100000]")
+    check_value("seed", seed, "[0, 4294967295]")
+    check_value("n_central", n_central, "[0, 100000]")
+    check_value("min_cluster_size", min_cluster_size, "[2, 1000000]")
+    check_value("silhouette_sample", silhouette_sample, "[10, 1000000]")
+
+
 def cluster_embeddings(
     X: Any,
     method: Method = "kmeans",
@@ -164,6 +177,7 @@ def cluster_embeddings(
         >>> cluster_embeddings(X, k_range=(2, 4)).k
         2
     """
+    check_settings(k_range, seed, n_central, min_cluster_size, silhouette_sample)
     X = check_embeddings(X)
     if method not in METHODS:
         raise UsageError(f"unknown clustering method {method!r}; use one of {', '.join(METHODS)}")

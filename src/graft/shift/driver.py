@@ -92,6 +92,7 @@ def measure_shift(
         >>> measure_shift(rng.normal(size=(200, 8)), rng.normal(size=(200, 8)) + 1, n_permutations=100).shifted
         True
     """
+    check_settings(max_samples, n_permutations, folds, alpha, seed)
     start = time.perf_counter()
     m = mmd(X, Y, max_samples=max_samples, n_permutations=n_permutations, seed=seed)
     pad = proxy_a_distance(X, Y, folds=folds, max_samples=max_samples, seed=seed)
@@ -102,6 +103,17 @@ def measure_shift(
         feature_dim=int(np.shape(X)[1]), shifted=shifted, alpha=alpha, seconds=round(time.perf_counter() - start, 3),
     )
     return _with_summary(result)
+
+
+def check_settings(max_samples: int | None, n_permutations: int, folds: int, alpha: float, seed: int) -> None:
+    """The shift settings in their ranges (UsageError stating the range)."""
+    from graft._config import check_value
+
+    check_value("max_samples", max_samples, "[2, 1000000]")
+    check_value("n_permutations", n_permutations, "[0, 1000000]")
+    check_value("folds", folds, "[2, 100]")
+    check_value("alpha", alpha, "(0, 1)")
+    check_value("seed", seed, "[0, 4294967295]")
 
 
 def dataset_shift(
@@ -135,8 +147,10 @@ def dataset_shift(
         >>> r = graft.dataset_shift("data/studio", "data/phone", backbone="mobilenet_v2")  # doctest: +SKIP
         >>> r.p_value, r.proxy_a_distance                                                 # doctest: +SKIP
     """
-    from graft.api import embed
+    from graft.api import backbone_options
 
+    check_settings(max_samples, n_permutations, 5, alpha, seed)  # before any data is read
+    backbone_options(image_size)
     start = time.perf_counter()
     options = dict(weights=weights, image_size=image_size, allow_download=allow_download, batch_size=batch_size,
                    progress=progress)

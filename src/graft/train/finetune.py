@@ -205,13 +205,15 @@ def find_lr(data: "str | Path | Dataset", backbone: str = "mobilenet_v2", *, con
             image_size: int | None = None, weights: str | Path | None = None, trainable: str = "head",
             steps: int = 100, plot_path: str | Path | None = None, **read_options: Any) -> dict[str, Any]:
     """LR range test; returns the curve and a suggested LR (and writes a PNG plot when asked)."""
-    from graft.api import as_dataset
+    from graft.api import as_dataset, backbone_options
     from graft.train.config import TrainConfig
     from graft.train.lr_find import LRFindConfig, lr_find, plot
 
+    settings = LRFindConfig(steps=steps, trainable=trainable)  # checked before any data is read
+    backbone_options(image_size)
     ds = as_dataset(data, **read_options)
     trainer, _ = build_trainer(ds, backbone, config or TrainConfig(), weights=weights, image_size=image_size)
-    result = lr_find(trainer, LRFindConfig(steps=steps, trainable=trainable))
+    result = lr_find(trainer, settings)
     out = result.to_dict()
     if plot_path is not None:
         out["plot"] = str(plot(result, plot_path))

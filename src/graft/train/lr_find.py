@@ -19,12 +19,23 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LRFindConfig:
-    start_lr: float = 1e-7
-    end_lr: float = 10.0
-    steps: int = 100
-    smoothing: float = 0.05  # exponential moving average weight of the newest loss
-    diverge: float = 4.0  # stop once the smoothed loss exceeds this × its minimum
+    start_lr: float = field(default=1e-7, metadata={"help": "first LR of the sweep"})
+    end_lr: float = field(default=10.0, metadata={"help": "last LR of the sweep (above start_lr)"})
+    steps: int = field(default=100, metadata={"help": "LRs tried, log-spaced"})
+    smoothing: float = field(default=0.05, metadata={"help": "exponential moving average weight of the newest loss"})
+    diverge: float = field(default=4.0, metadata={"help": "stop once the smoothed loss exceeds this × its minimum"})
     trainable: str = field(default="head", metadata={"help": "head (frozen backbone, cached features) | all"})
+
+    def __post_init__(self) -> None:
+        from graft._config import check_ranges
+        from graft.errors import UsageError
+
+        check_ranges(self, {"start_lr": "(0, 100]", "end_lr": "(0, 100]", "steps": "[5, 100000]",
+                            "smoothing": "(0, 1]", "diverge": "(1, inf)"})
+        if self.end_lr <= self.start_lr:
+            raise UsageError(f"LRFindConfig: end_lr={self.end_lr} must be above start_lr={self.start_lr}")
+        if self.trainable not in ("head", "all"):
+            raise UsageError(f"--trainable {self.trainable!r} must be head or all")
 
 
 @dataclass
