@@ -118,9 +118,17 @@ def test_audio_and_text_taps_pool_over_time_and_tokens(tmp_path):
     assert all(v.shape == (2, 16) for v in text.values())
 
 
-def test_selected_features_read_only_the_selected_taps(tmp_path):
+def test_selected_features_run_only_up_to_the_deepest_selected_tap(tmp_path):
     store = FeatureStore(tmp_path)
+    bb = create_backbone("test_cnn")
+    reached = []
+    bb.stages["stage2"].register_forward_hook(lambda *a: reached.append(True))
     selection = {"columns": {"stem": [0, 3], "stage1": [1]}, "normalisation": "l2", "pooling": "mean"}
-    x = selected_features(_images(4), "test_cnn", selection, store=store)
-    assert x.shape == (4, 3)
-    assert len(list(store.root.glob("*/*.npz"))) == 2  # stage2 and the logits were never computed
+    x = selected_features(_images(4), bb, selection, store=store)
+    assert x.shape == (4, 3) and not reached  # stage2 and the logits were never computed
+    per_tap = tap_features(_images(4), bb, taps=["stem", "stage1"], store=store)
+    from graft.features.taps import combine_taps
+
+    # the same numbers as the per-tap cache the head is fitted on
+    np.testing.assert_allclose(x, combine_taps(per_tap, selection["columns"], "l2"), atol=1e-6)
+    assert len([p for p in store.root.iterdir() if p.is_dir()]) == 3  # one key per tap + one for the selection

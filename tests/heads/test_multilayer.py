@@ -97,16 +97,16 @@ def test_saved_multilayer_model_predicts_evaluates_embeds_after_load(multilayer_
 def test_predict_extracts_only_the_selected_taps(tiny_images: Path, tmp_path: Path, monkeypatch):
     from graft.features import taps as taps_module
 
-    config = MultiLayerConfig(C_grid=(1.0,), keep_grid=(0.5,), taps=("stem", "stage1", "stage2"))
+    config = MultiLayerConfig(C_grid=(1.0,), keep_grid=(0.1,), taps=("stem", "stage1", "stage2"))
     model = graft.probe(tiny_images, "test_cnn", layers="all", config=config)
     asked: list[list[str]] = []
-    original = taps_module._extract
+    original = taps_module.run_taps
 
-    def spy(lazy, items, hashes, taps, **kw):
+    def spy(backbone, batch, taps, *args, **kw):
         asked.append(list(taps))
-        return original(lazy, items, hashes, taps, **kw)
+        return original(backbone, batch, taps, *args, **kw)
 
-    monkeypatch.setattr(taps_module, "_extract", spy)
+    monkeypatch.setattr(taps_module, "run_taps", spy)
     monkeypatch.setenv("GRAFT_CACHE", str(tmp_path))  # nothing cached: predict must compute
     model.predict([tiny_images / "test" / "red" / "red_000.png"])
     assert asked == [model.config.head["taps"]]

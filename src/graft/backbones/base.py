@@ -146,8 +146,16 @@ class Backbone(nn.Module):
         """
         points: list[tuple[str, nn.Module]] = []
         for group in self.layer_groups():
-            blocks = _blocks(group.module)
-            points += [(f"{group.name}.{n}", m) for n, m in blocks] if blocks else [(group.name, group.module)]
+            # a ModuleList only lists what a wrapped model runs (timm / torchvision): tap its members
+            members = (list(group.module.named_children()) if isinstance(group.module, nn.ModuleList)
+                       else [("", group.module)])
+            for i, (member, module) in enumerate(members):
+                name = f"{group.name}.{member}" if member else group.name
+                blocks = _blocks(module)
+                if blocks:
+                    points += [(f"{name}.{n}", m) for n, m in blocks]
+                elif not member or i == len(members) - 1 or _composite(module):
+                    points.append((name, module))
         return points
 
     def tap_names(self) -> list[str]:
@@ -179,9 +187,13 @@ def _blocks(module: nn.Module) -> list[tuple[str, nn.Module]]:
     if not isinstance(module, nn.Sequential):
         return []
     children = list(module.named_children())
-    if len(children) < 2 or not all(any(True for _ in child.children()) for _, child in children):
+    if len(children) < 2 or not all(_composite(child) for _, child in children):
         return []
     return children
+
+
+def _composite(module: nn.Module) -> bool:
+    return any(True for _ in module.children())
 
 
 def pool_by_shape(output: Any, grid: int = 1, max_width: int = 1024) -> torch.Tensor:

@@ -26,7 +26,11 @@ Public API (stable; ``graft.fit`` builds on it):
   leaves columns to the head's standardisation).
 * ``selected_features(items, backbone, selection, ...) -> np.ndarray`` — a multi-layer model's
   features: the selected columns of the selected taps, normalised, concatenated, averaged over its
-  test-time views. ``selection`` is the ``head`` dict of a saved multi-layer model's config.json.
+  test-time views; computed up to the deepest selected tap and cached under one key per selection
+  (one shard per prediction, as for last-layer embeddings). ``selection`` is the ``head`` dict of a
+  saved multi-layer model's config.json.
+* ``LazyBackbone(name_or_backbone, weights=None, allow_download=False, options=None)`` — pass it
+  instead of a name to build the model at most once across calls.
 
 Example:
     >>> feats = tap_features(["a.png", "b.png"], "mobilenet_v2", image_size=96)   # doctest: +SKIP
@@ -90,11 +94,22 @@ def _options(image_size: int | None, backbone_options: dict[str, Any]) -> dict[s
     return {k: v for k, v in {"image_size": image_size, **backbone_options}.items() if v is not None}
 
 
-class _LazyBackbone:
-    """Builds the backbone only when something must be computed (a cached run needs no model)."""
+class LazyBackbone:
+    """A backbone built only when something must be computed (a cached run needs no model), and
+    then kept: pass one to ``tap_features`` / ``selected_features`` to reuse it across calls.
 
-    def __init__(self, backbone: "str | Backbone", weights: Any, allow_download: bool, options: dict[str, Any]) -> None:
-        self.source, self.weights, self.allow_download, self.options = backbone, weights, allow_download, options
+    Args:
+        backbone: a name (``create_backbone``) or a built ``Backbone``.
+        weights, allow_download, options: as for ``create_backbone``.
+        build: optional function that returns the built backbone (e.g. a saved model's own);
+            its cache key must be the one ``backbone``/``weights``/``options`` give.
+    """
+
+    def __init__(self, backbone: "str | Backbone", weights: Any = None, allow_download: bool = False,
+                 options: dict[str, Any] | None = None, build: Any = None) -> None:
+        self.source, self.weights, self.allow_download = backbone, weights, allow_download
+        self.options = dict(options or {})
+        self._build = build
         self._built: "Backbone | None" = None if isinstance(backbone, str) else backbone
 
     def key(self) -> str:
@@ -106,12 +121,21 @@ class _LazyBackbone:
         return _modality(self.source)
 
     def get(self) -> "Backbone":
+        if self._built is None and self._build is not None:
+            self._built = self._build()
         if self._built is None:
             from graft.backbones import create_backbone
 
             self._built = create_backbone(str(self.source), weights=self.weights,
                                           allow_download=self.allow_download, **self.options)
         return self._built
+
+
+def _lazy(backbone: "str | Backbone | LazyBackbone", weights: Any, allow_download: bool,
+          options: dict[str, Any]) -> LazyBackbone:
+    if isinstance(backbone, LazyBackbone):
+        return backbone
+    return LazyBackbone(backbone, weights, allow_download, options)
 
 
 # --- tap names -------------------------------------------------------------------------------
@@ -125,11 +149,11 @@ def available_taps(backbone: "str | Backbone", *, weights: str | Path | None = N
     For a backbone given by name the list is remembered beside the feature cache, so asking again
     (e.g. a fully cached run) does not build the model.
     """
-    lazy = _LazyBackbone(backbone, weights, allow_download, _options(image_size, backbone_options))
+    lazy = _lazy(backbone, weights, allow_download, _options(image_size, backbone_options))
     return _tap_names(lazy, store or FeatureStore())
 
 
-def _tap_names(lazy: _LazyBackbone, store: FeatureStore) -> list[str]:
+def _tap_names(lazy: LazyBackbone, store: FeatureStore) -> list[str]:
     if not isinstance(lazy.source, str):
         return lazy.get().tap_names()
     sidecar = store.root / "taps" / f"{lazy.key()}.json"
@@ -259,14 +283,14 @@ def extract_taps(items: Sequence[Any], backbone: "str | Backbone", taps: Sequenc
     """
     from graft.features.extract import _files_as_paths
 
-    lazy = _LazyBackbone(backbone, weights, allow_download, _options(image_size, backbone_options))
+    lazy = _lazy(backbone, weights, allow_download, _options(image_size, backbone_options))
     items = _files_as_paths(items, backbone)
     return _extract(lazy, items, [item_hash(it) for it in items], taps, view=view, pooling=pooling,
                     max_tap_width=max_tap_width, store=store or FeatureStore(), batch_size=batch_size,
                     num_workers=num_workers, device=device, progress=progress)
 
 
-def _extract(lazy: _LazyBackbone, items: Sequence[Any], hashes: list[str], taps: Sequence[str], *,
+def _extract(lazy: LazyBackbone, items: Sequence[Any], hashes: list[str], taps: Sequence[str], *,
              view: str | None, pooling: str, max_tap_width: int, store: FeatureStore, batch_size: int,
              num_workers: int | None, device: str | None, progress: bool) -> dict[str, str]:
     if pooling not in POOLINGS:
@@ -311,13 +335,13 @@ def tap_features(data_or_items: Any, backbone: "str | Backbone", *, taps: Sequen
     Returns:
         ``{tap: (N, width) array}`` in the order of ``taps``.
     """
-    lazy = _LazyBackbone(backbone, weights, allow_download, _options(image_size, backbone_options))
+    lazy = _lazy(backbone, weights, allow_download, _options(image_size, backbone_options))
     return _tap_features(lazy, _items_of(data_or_items), taps, view=view, progress=progress, pooling=pooling,
                          max_tap_width=max_tap_width, store=store or FeatureStore(), batch_size=batch_size,
                          num_workers=num_workers, device=device, dtype=dtype)
 
 
-def _tap_features(lazy: _LazyBackbone, items: Sequence[Any], taps: Sequence[str] | None, *, view: str | None,
+def _tap_features(lazy: LazyBackbone, items: Sequence[Any], taps: Sequence[str] | None, *, view: str | None,
                   progress: bool, pooling: str, max_tap_width: int, store: FeatureStore, batch_size: int,
                   num_workers: int | None = None, device: str | None = None,
                   dtype: Any = np.float32) -> dict[str, np.ndarray]:
@@ -371,30 +395,61 @@ def combine_taps(features: dict[str, np.ndarray], columns: dict[str, Sequence[in
     return np.concatenate(parts, axis=1) if parts else np.zeros((rows, 0), np.float32)
 
 
-def selected_features(items: Sequence[Any], backbone: "str | Backbone", selection: dict[str, Any], *,
+def selection_key(backbone_key: str, selection: dict[str, Any]) -> str:
+    """The FeatureStore key of a multi-layer model's prepared features (its selection and views)."""
+    payload = {"backbone": backbone_key, "columns": {t: list(map(int, c)) for t, c in selection["columns"].items()},
+               "normalisation": selection.get("normalisation", "l2"), "pooling": selection.get("pooling", "mean"),
+               "max_tap_width": int(selection.get("max_tap_width", 1024)), "tta_views": list(selection.get("tta_views", [])),
+               "kind": "selected-v1"}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def selected_features(items: Sequence[Any], backbone: "str | Backbone | LazyBackbone", selection: dict[str, Any], *,
                       weights: str | Path | None = None, allow_download: bool = False,
                       store: FeatureStore | None = None, batch_size: int = 64, progress: bool = False,
                       **backbone_options: Any) -> np.ndarray:
-    """The features a multi-layer head reads: selected taps only, through the per-tap cache.
+    """The features a multi-layer head reads: the selected columns of the selected taps, per-tap
+    normalised, concatenated, averaged over the test-time views.
+
+    Prediction computes only what it uses: one pass per view that stops after the deepest selected
+    tap. The result is cached under one key per selection (``selection_key``), like last-layer
+    embeddings, so a prediction writes one shard, not one per tap. Taps are rounded through
+    float16 as in the per-tap cache the head was fitted on, so predictions do not depend on what
+    happens to be cached.
 
     Args:
         items: raw items.
-        backbone: name or built backbone.
+        backbone: name, built backbone, or a ``LazyBackbone`` kept across calls.
         selection: ``{"columns": {tap: [column, ...]}, "pooling", "max_tap_width", "normalisation",
             "tta_views": [view, ...]}`` — the ``head`` dict of a multi-layer model's config.json.
 
     Returns:
-        (N, total selected columns) float32; the mean over the original and the test-time views.
+        (N, total selected columns) float32.
     """
+    from graft.features.extract import _files_as_paths
+
+    lazy = _lazy(backbone, weights, allow_download, _options(None, backbone_options))
+    store = store or FeatureStore()
+    items = _files_as_paths(list(items), lazy.source)
+    hashes = [item_hash(it) for it in items]
+    key = selection_key(lazy.key(), selection)
+    todo = store.missing(key, hashes)
+    if todo:
+        store.fill(key, hashes, todo, lambda positions: _prepared_batches(
+            lazy.get(), [items[i] for i in positions], selection, batch_size, progress))
+    return store.gather(key, hashes).astype(np.float32, copy=False)
+
+
+def _prepared_batches(backbone: "Backbone", items: Sequence[Any], selection: dict[str, Any], batch_size: int,
+                      progress: bool) -> Iterator[np.ndarray]:
+    """Per batch: the prepared features, averaged over the original and the test-time views."""
     columns = {t: list(c) for t, c in selection["columns"].items()}
     views = [None, *selection.get("tta_views", [])]
-    lazy = _LazyBackbone(backbone, weights, allow_download, _options(None, backbone_options))
-    total = None
-    for view in views:
-        feats = _tap_features(lazy, list(items), list(columns), view=view, progress=progress,
-                              pooling=selection.get("pooling", "mean"),
-                              max_tap_width=int(selection.get("max_tap_width", 1024)),
-                              store=store or FeatureStore(), batch_size=batch_size)
-        combined = combine_taps(feats, columns, selection.get("normalisation", "l2"))
-        total = combined if total is None else total + combined
-    return total / len(views)
+    streams = [iterate_taps(backbone, items, list(columns), pooling=selection.get("pooling", "mean"),
+                            max_tap_width=int(selection.get("max_tap_width", 1024)), view=view,
+                            batch_size=batch_size, progress=progress and view is None) for view in views]
+    mode = selection.get("normalisation", "l2")
+    for chunks in zip(*streams):
+        prepared = [combine_taps({t: _as_float16(v).astype(np.float32) for t, v in chunk.items()}, columns, mode)
+                    for chunk in chunks]
+        yield np.mean(prepared, axis=0).astype(np.float32)

@@ -172,11 +172,13 @@ class SavedModel:
         if ref.modality == "array":
             return np.asarray(items, dtype=np.float32)
         if self.config.head.get("type") == "multilayer":  # the selected columns of the selected taps
-            from graft.features.taps import selected_features
+            from graft.features.taps import LazyBackbone, selected_features
 
-            source = self.backbone() if ref.in_model or ref.lora else ref.name
-            return selected_features(items, source, self.config.head, weights=ref.weights_file, batch_size=batch_size,
-                                     progress=progress, **ref.options)
+            if getattr(self, "_taps_source", None) is None:  # built on the first miss, then kept for later calls
+                self._taps_source = (LazyBackbone(self.backbone()) if ref.in_model or ref.lora else
+                                     LazyBackbone(ref.name, ref.weights_file, options=ref.options, build=self.backbone))
+            return selected_features(items, self._taps_source, self.config.head, batch_size=batch_size,
+                                     progress=progress)
         if ref.in_model or ref.lora:
             return embed_items(items, self.backbone(), batch_size=batch_size, progress=progress)
         return embed_items(items, ref.name, weights=ref.weights_file, batch_size=batch_size, progress=progress,

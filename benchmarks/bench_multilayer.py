@@ -1,0 +1,252 @@
+"""Multi-layer vs last-layer probes: accuracy per backbone and task, extraction memory, prediction latency.
+
+Three parts, each measured against its baseline in the same run, with an empty feature cache of its own:
+
+(a) ``accuracy``: ``graft.probe(layers="last")`` vs ``graft.probe(layers="all")`` (test accuracy, wall
+    seconds including extraction) for every offline vision backbone on Fashion-MNIST 100/class
+    (800 train / 200 val / 1000 test), scikit-learn digits and rendered font digits; ``minilm_l6`` on
+    the fortunes topics (40 labels per class: 32 train + 8 val, 30 test per class); ``whisper_tiny_en``
+    on spoken digits whose test voices are never heard in training. ``--views`` adds a multi-layer
+    probe with horizontally flipped training rows (test-time averaging when validation favours it).
+(b) ``rss``: peak RSS of extracting every tap of N Fashion-MNIST training images (then reading all
+    taps of the selection sample, as ``graft.probe(layers="all")`` does) vs the last-layer
+    embeddings of the same N images, each in a fresh subprocess (``--rss-images``, default 60000).
+(c) ``latency``: prediction latency of a multi-layer model vs a last-layer model of the same backbone,
+    batch 1 and 32, on images never seen before (so both compute; the backbone is built once, as in
+    a serving process).
+
+Example:
+    python benchmarks/bench_multilayer.py --parts accuracy --tasks fashion_mnist --backbones mobilenet_v2
+    python benchmarks/bench_multilayer.py --parts rss --rss-images 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+VISION = ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+VISION_TASKS = ("fashion_mnist", "digits", "font_digits")
+AUDIO_BACKBONE = "whisper_tiny_en_2s"
+FASHION_IDX = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+
+
+# --- (a) accuracy --------------------------------------------------------------------------------
+
+
+def _fortunes_40(root: Path) -> Any:
+    """Fortunes topics with 40 labelled quotes per class (32 train + 8 val) and 30 test quotes per class."""
+    import graft
+    from graft.data import read
+
+    ds = read(graft.make_dataset("fortunes", root / "fortunes", per_class=150))
+    keep = []
+    for c in range(len(ds.classes)):
+        for split, n in (("train", 32), ("val", 8), ("test", 30)):
+            keep += list(np.flatnonzero((ds.labels == c) & (ds.splits == split))[:n])
+    return ds.select(np.sort(keep))
+
+
+def _register_short_whisper(seconds: float) -> None:
+    from graft.backbones import get_spec, register_backbone
+    from graft.backbones.whisper import whisper_tiny_en
+
+    spec = get_spec("whisper_tiny_en")
+    register_backbone(spec.replace(name=AUDIO_BACKBONE).with_input(max_seconds=seconds), whisper_tiny_en)
+
+
+def _arm(name: str, run: Any) -> dict[str, Any]:
+    start = time.perf_counter()
+    model = run()
+    seconds = time.perf_counter() - start
+    metrics, head = model.lineage["metrics"], model.config.head
+    row = {"arm": name, "test": metrics["test"]["accuracy"], "val": metrics.get("val", {}).get("accuracy", float("nan")),
+           "n_test": metrics["test"]["n"], "seconds": seconds, "features": model.head.n_features}
+    if head.get("type") == "multilayer":
+        row.update(keep=head["keep"], taps=len(head["taps"]), deepest=head["taps"][-1], tta=",".join(head["tta_views"]) or "-")
+    return row
+
+
+def accuracy_rows(data: Any, backbone: str, image_size: int | None, views: bool) -> list[dict[str, Any]]:
+    import graft
+    from graft.heads.multilayer import MultiLayerConfig
+
+    rows = [_arm("last layer", lambda: graft.probe(data, backbone, image_size=image_size)),
+            _arm("all layers", lambda: graft.probe(data, backbone, image_size=image_size, layers="all"))]
+    if views:
+        config = MultiLayerConfig(views=("hflip",))
+        rows.append(_arm("all layers + hflip", lambda: graft.probe(data, backbone, image_size=image_size, config=config)))
+    return rows
+
+
+def print_accuracy(task: str, backbone: str, rows: list[dict[str, Any]]) -> None:
+    base = rows[0]
+    print(f"\n{task} · {backbone}")
+    print(f"{'arm':20s} {'test acc':>8s} {'Δ vs last':>9s} {'val acc':>8s} {'n_test':>6s} {'wall s':>7s} {'features':>8s}  selection")
+    for r in rows:
+        sel = f"keep {r['keep']}, {r['taps']} taps up to {r['deepest']}, tta {r['tta']}" if "keep" in r else "-"
+        print(f"{r['arm']:20s} {r['test']:8.3f} {r['test'] - base['test']:+9.3f} {r['val']:8.3f} {r['n_test']:6d} "
+              f"{r['seconds']:7.1f} {r['features']:8d}  {sel}", flush=True)
+
+
+def run_accuracy(args: argparse.Namespace, root: Path) -> None:
+    import graft
+    from graft.data import read
+
+    for task in args.tasks:
+        if task in VISION_TASKS:
+            data = read(graft.make_dataset(task, root / task, per_class=args.per_class))
+            for backbone in args.backbones:
+                print_accuracy(f"{task} ({args.per_class}/class, {args.image_size} px)", backbone,
+                               accuracy_rows(data, backbone, args.image_size, args.views))
+        elif task == "fortunes":
+            print_accuracy("fortunes topics (6 classes, 40 labels/class)", "minilm_l6",
+                           accuracy_rows(_fortunes_40(root), "minilm_l6", None, False))
+        elif task == "spoken_digits":
+            _register_short_whisper(args.seconds)
+            data = read(graft.make_dataset("spoken_digits", root / "spoken", per_class=args.audio_per_class))
+            print_accuracy(f"spoken digits, unseen test voices ({args.seconds:g} s window)", "whisper_tiny_en",
+                           accuracy_rows(data, AUDIO_BACKBONE, None, False))
+
+
+# --- (b) peak RSS --------------------------------------------------------------------------------
+
+
+def fashion_images(n: int) -> np.ndarray:
+    """The first ``n`` Fashion-MNIST training images (uint8, 28x28) from the Debian package's IDX file."""
+    with gzip.open(FASHION_IDX, "rb") as fh:
+        data = fh.read()
+    count = int.from_bytes(data[4:8], "big")
+    return np.frombuffer(data, np.uint8, offset=16).reshape(count, 28, 28)[:n]
+
+
+def rss_child(mode: str, n: int, backbone: str, image_size: int, selection_rows: int) -> None:
+    """Runs in a fresh process: extract, then print peak RSS (MiB) as JSON."""
+    from graft.features.extract import embed_items
+    from graft.features.taps import extract_taps, available_taps, tap_features
+
+    items = list(fashion_images(n))
+    start = time.perf_counter()
+    if mode == "last":
+        x = embed_items(items, backbone, image_size=image_size)
+        width = x.shape[1]
+    else:
+        taps = available_taps(backbone, image_size=image_size)
+        extract_taps(items, backbone, taps, image_size=image_size)
+        sample = tap_features(items[:selection_rows], backbone, image_size=image_size)  # the selection's input
+        width = sum(v.shape[1] for v in sample.values())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"mode": mode, "n": n, "peak_rss_mib": peak, "seconds": time.perf_counter() - start, "width": width}))
+
+
+def run_rss(args: argparse.Namespace, root: Path) -> None:
+    results = {}
+    for mode in ("last", "all"):
+        env = {**os.environ, "GRAFT_CACHE": str(root / f"rss-cache-{mode}")}
+        cmd = [sys.executable, __file__, "--rss-child", mode, "--rss-images", str(args.rss_images),
+               "--image-size", str(args.image_size), "--rss-backbone", args.rss_backbone]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+        results[mode] = json.loads(out.strip().splitlines()[-1])
+    last, multi = results["last"], results["all"]
+    print(f"\npeak RSS, {args.rss_backbone} at {args.image_size} px, {args.rss_images} Fashion-MNIST training images")
+    print(f"{'extraction':34s} {'peak RSS MiB':>12s} {'wall s':>8s} {'width':>6s}")
+    print(f"{'last layer (embed_items)':34s} {last['peak_rss_mib']:12.0f} {last['seconds']:8.0f} {last['width']:6d}")
+    print(f"{'every tap (+ selection sample)':34s} {multi['peak_rss_mib']:12.0f} {multi['seconds']:8.0f} {multi['width']:6d}")
+    print(f"ratio multi-layer / last-layer: {multi['peak_rss_mib'] / last['peak_rss_mib']:.2f}x (allowed <= 1.5x)", flush=True)
+
+
+# --- (c) latency ---------------------------------------------------------------------------------
+
+
+def run_latency(args: argparse.Namespace, root: Path) -> None:
+    import graft
+    from graft.data import read
+    from graft.features.extract import embed_items
+    from graft.features.store import FeatureStore
+    from graft.features.taps import LazyBackbone, selected_features
+
+    data = read(graft.make_dataset("fashion_mnist", root / "fashion_mnist", per_class=args.per_class))
+    backbone = args.rss_backbone
+    last = graft.probe(data, backbone, image_size=args.image_size)
+    multi = graft.probe(data, backbone, image_size=args.image_size, layers="all")
+    head = multi.config.head
+    print(f"\nprediction latency, {backbone} at {args.image_size} px; multi-layer model: {multi.head.n_features} "
+          f"features from {len(head['taps'])} taps (deepest {head['taps'][-1]}), keep {head['keep']}, "
+          f"tta {head['tta_views'] or '-'}")
+    source = LazyBackbone(backbone, options={"image_size": args.image_size})
+    built = source.get()  # built once, as a serving process keeps it
+    pool = fashion_images(args.latency_calls * 33 * 2)
+    counter = iter(range(len(pool)))
+
+    def fresh(batch: int) -> list[np.ndarray]:
+        # arrays never embedded before (the probes saw PNG files): cache misses, the network runs every call
+        return [pool[next(counter)] for _ in range(batch)]
+
+    store = FeatureStore(root / "latency-cache")
+    print(f"{'batch':>5s} {'last-layer ms':>14s} {'multi-layer ms':>15s} {'ratio':>6s}  (median of {args.latency_calls} calls, cache misses)")
+    for batch in (1, 32):
+        t_last, t_multi = [], []
+        for _ in range(args.latency_calls):
+            items = fresh(batch)
+            start = time.perf_counter()
+            last.head.predict_proba(embed_items(items, built, store=store))
+            t_last.append(time.perf_counter() - start)
+            items = fresh(batch)
+            start = time.perf_counter()
+            multi.head.predict_proba(selected_features(items, source, head, store=store))
+            t_multi.append(time.perf_counter() - start)
+        a, b = statistics.median(t_last) * 1000, statistics.median(t_multi) * 1000
+        print(f"{batch:5d} {a:14.1f} {b:15.1f} {b / a:6.2f}", flush=True)
+    print("allowed: ratio <= 1.3")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--parts", nargs="+", choices=["accuracy", "rss", "latency"], default=["accuracy", "rss", "latency"])
+    parser.add_argument("--tasks", nargs="+", default=[*VISION_TASKS, "fortunes", "spoken_digits"],
+                        choices=[*VISION_TASKS, "fortunes", "spoken_digits"])
+    parser.add_argument("--backbones", nargs="+", default=list(VISION), help="vision backbones for part (a)")
+    parser.add_argument("--per-class", type=int, default=100, help="images per class and split (vision tasks)")
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--views", action="store_true", help="(a): also a multi-layer probe with hflip views")
+    parser.add_argument("--audio-per-class", type=int, default=20, help="spoken digit clips per digit and split")
+    parser.add_argument("--seconds", type=float, default=2.0, help="whisper window")
+    parser.add_argument("--rss-images", type=int, default=60000, help="(b): Fashion-MNIST training images to extract")
+    parser.add_argument("--rss-backbone", default="mobilenet_v2", help="backbone of parts (b) and (c)")
+    parser.add_argument("--selection-rows", type=int, default=10000, help="(b): rows whose every tap is read back")
+    parser.add_argument("--latency-calls", type=int, default=15)
+    parser.add_argument("--rss-child", choices=["last", "all"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.rss_child:
+        rss_child(args.rss_child, args.rss_images, args.rss_backbone, args.image_size, args.selection_rows)
+        return
+    import torch
+
+    print(f"torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
+    with tempfile.TemporaryDirectory(prefix="graft-bench-multilayer-") as tmp:
+        root = Path(tmp)
+        os.environ["GRAFT_CACHE"] = str(root / "cache")  # an empty cache of its own
+        if "accuracy" in args.parts:
+            run_accuracy(args, root)
+        if "latency" in args.parts:
+            run_latency(args, root)
+        if "rss" in args.parts:
+            run_rss(args, root)
+
+
+if __name__ == "__main__":
+    main()
