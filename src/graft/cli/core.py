@@ -168,23 +168,32 @@ def predict(model: Path = typer.Argument(..., help="Model directory."),
 
 @app.command("demo")
 def demo(
-    directory: Path = typer.Option(Path("graft-demo"), "--dir", help="Where the data and the best model go."),
+    directory: Path = typer.Option(Path("graft-demo"), "--dir", help="Where the data and the chosen model go."),
     per_class: int = typer.Option(100, "--per-class", help="Fashion-MNIST examples per class (train and test)."),
-    image_size: int = typer.Option(96, "--image-size"),
-    backbones: Optional[str] = typer.Option(None, "--backbones", help="Comma-separated; default: every offline vision backbone."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Input size (default: graft fit chooses it "
+                                             "from the images)."),
+    backbones: Optional[str] = typer.Option(None, "--backbones", help="Comma-separated; default: graft fit ranks the "
+                                            "offline vision backbones and keeps the top ones."),
+    time_budget: float = typer.Option(300.0, "--time-budget", help="Seconds for graft fit's search."),
     overwrite: bool = OVERWRITE,
     json_: bool = JSON,
 ) -> None:
-    """The main job on the built-in default: probe each offline vision backbone on a small
-    Fashion-MNIST set, compare them, keep and save the best."""
+    """The main job on the built-in default: `graft fit` on a small Fashion-MNIST set — backbones
+    ranked, input size chosen, arms run within the budget — then the arm table and the saved model."""
+    from graft.autofit.report import COLUMNS, table_rows
     from graft.cli.commands import run_demo
+    from graft.cli.train import live_fit
 
     names = backbones.split(",") if backbones else None
-    result = out.run(lambda: run_demo(directory, per_class, image_size, names, progress=not json_, overwrite=overwrite))
+    with live_fit(enabled=not json_) as notify:
+        result = out.run(lambda: run_demo(directory, per_class, image_size, names, progress=notify, overwrite=overwrite,
+                                          time_budget=time_budget))
     if json_:
         return out.emit_json(result)
-    out.table(f"Fashion-MNIST, {per_class}/class, {image_size}px: linear probe per backbone",
-              ["backbone", "val acc", "test acc", "test macro-F1", "seconds"],
-              [[r["backbone"], r["val_accuracy"], r["test_accuracy"], r["test_macro_f1"], f"{r['seconds']:.1f}"] for r in result["rows"]])
-    out.echo(f"best: {result['best']} — test accuracy {result['best_test_accuracy']:.4f}; saved to {result['model']}")
+    report = result["report"]
+    out.table(f"graft fit on Fashion-MNIST, {per_class}/class: {report['seconds']} s (* chosen)", COLUMNS,
+              table_rows(report))
+    out.echo(f"backbones: {report['backbones']['how']}: {', '.join(report['backbones']['backbones'])}")
+    out.echo(f"chose {result['best']}: {report['reason']}")
+    out.echo(f"test accuracy of the saved model {result['best_test_accuracy']:.4f}; saved to {result['model']}")
     out.echo(f"next: graft evaluate {result['model']} {result['data']}   |   graft predict {result['model']} FILE...")
