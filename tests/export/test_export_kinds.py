@@ -142,3 +142,17 @@ def test_minilm_text_model_exports_transformer_pooling_head_and_tokenizer(topics
     assert _same(tmp_path / "onnx", tmp_path / "model", texts) <= 1e-4
     assert result["quantization"]["top1_agreement"] >= 0.99
     assert result["quantization"]["size_int8"] < result["quantization"]["size_fp32"] / 3
+
+
+def test_multilayer_probe_exports_its_taps_selection_and_test_time_views(tiny_images, tiny_text_csv, tmp_path):
+    multilayer = pytest.importorskip("graft.heads.multilayer")
+    config = multilayer.MultiLayerConfig(views=("hflip",), tta="on", pooling="grid2", keep=0.5)
+    graft.probe(tiny_images, "test_cnn", config=config, out=tmp_path / "images")
+    head = json.loads((tmp_path / "images" / "config.json").read_text())["head"]
+    assert head["type"] == "multilayer" and head["tta_views"] == ["hflip"]
+    result = graft.export_model(tmp_path / "images", tmp_path / "images-onnx")
+    assert result["parity"]["max_abs_difference"] <= 1e-4
+    files = sorted((tiny_images / "test").rglob("*.png"))
+    assert _same(tmp_path / "images-onnx", tmp_path / "images", files) <= 1e-4
+    graft.probe(tiny_text_csv, "test_text", layers="all", out=tmp_path / "texts")
+    assert graft.export_model(tmp_path / "texts", tmp_path / "texts-onnx")["parity"]["max_abs_difference"] <= 1e-4

@@ -124,7 +124,7 @@ def export_model(
 
 def _build(saved: "SavedModel", ds: "Dataset", folder: Path, settings: ExportSettings) -> tuple[dict[str, Any], bool]:
     from graft.export import card
-    from graft.export.graph import classifier_module, export_onnx
+    from graft.export.graph import classifier_module, export_onnx, multilayer_module
     from graft.export.preprocess import Preprocessor, describe
     from graft.export.runtime import ExportedModel
 
@@ -133,7 +133,11 @@ def _build(saved: "SavedModel", ds: "Dataset", folder: Path, settings: ExportSet
     preprocess = describe(backbone, modality, saved.head.n_features, folder)
     sample = _sample(ds, settings.parity_samples, settings.seed)
     example = Preprocessor(preprocess, folder)((sample * 2)[:max(2, min(len(sample), 4))])
-    inputs = export_onnx(classifier_module(backbone, saved.head, list(example)), example, folder / FP32_FILE)
+    if saved.config.head.get("type") == "multilayer":
+        module = multilayer_module(backbone, saved.head, saved.config.head, list(example))
+    else:
+        module = classifier_module(backbone, saved.head, list(example))
+    inputs = export_onnx(module, example, folder / FP32_FILE)
     info = _info(saved, preprocess, inputs)
     _write_info(folder, info)
     parity = check_parity(saved, ExportedModel.load(folder), sample, settings.tolerance)

@@ -53,8 +53,66 @@ def classifier_module(backbone: "Backbone | None", head: "LinearHead", input_nam
     return Classifier().eval()
 
 
-def input_names_of(batch: dict[str, np.ndarray]) -> list[str]:
-    return list(batch)
+def multilayer_module(backbone: "Backbone", head: "LinearHead", selection: dict[str, Any],
+                      input_names: list[str]) -> "torch.nn.Module":
+    """A multi-layer probe as one module: forward hooks on the selected taps, each tap pooled as the
+    backbone pools it, rounded through float16 (as the cache the head was fitted on), normalised,
+    its selected columns kept; averaged over the test-time views; then the head."""
+    import torch
+    from torch import nn
+
+    from graft.backbones.base import SOURCE_LOGITS
+
+    points = dict(backbone.tap_points())
+    taps = list(selection["columns"])
+    grid = 2 if selection.get("pooling", "mean") == "grid2" else 1
+    width = int(selection.get("max_tap_width", 1024))
+    views = list(selection.get("tta_views", []))
+    unknown = [v for v in views if v != "hflip"]
+    if unknown:
+        raise GraftError(f"test-time view(s) {unknown} cannot be exported yet (only hflip)")
+    classifier = classifier_module(None, head, ["features"])
+
+    class MultiLayer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone, self.classifier = backbone, classifier
+            for i, tap in enumerate(taps):
+                self.register_buffer(f"columns{i}", torch.as_tensor(list(selection["columns"][tap]), dtype=torch.long))
+
+        def prepared(self, batch: Any) -> torch.Tensor:
+            outputs: dict[str, torch.Tensor] = {}
+
+            def hook_for(name: str) -> Any:
+                return lambda module, inputs, output: outputs.__setitem__(name, self.backbone.pool_tap(output, batch, grid, width).float())
+
+            handles = [points[t].register_forward_hook(hook_for(t)) for t in taps if t != SOURCE_LOGITS]
+            try:
+                features = self.backbone.forward_features(batch)
+            finally:
+                for handle in handles:
+                    handle.remove()
+            if SOURCE_LOGITS in taps:
+                outputs[SOURCE_LOGITS] = self.backbone.source_logits(features).float()
+            parts = []
+            for i, tap in enumerate(taps):
+                x = outputs[tap].clamp(-_FLOAT16_MAX, _FLOAT16_MAX).half().float()
+                if selection.get("normalisation", "l2") == "l2":
+                    x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+                parts.append(x.index_select(1, getattr(self, f"columns{i}")))
+            return torch.cat(parts, dim=1)
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            batch = inputs[0] if len(input_names) == 1 else dict(zip(input_names, inputs))
+            features = self.prepared(batch)
+            if views:  # hflip of a (B, C, H, W) image batch, as graft.features.views does per item
+                features = torch.stack([features] + [self.prepared(torch.flip(batch, dims=[-1])) for _ in views]).mean(0)
+            return self.classifier(features)
+
+    return MultiLayer().eval()
+
+
+_FLOAT16_MAX = 65504.0
 
 
 def dynamic_axes(input_names: list[str]) -> dict[str, dict[int, str]]:
