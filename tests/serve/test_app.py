@@ -192,7 +192,7 @@ def test_onnx_backend_serves_an_exported_folder(image_model, tiny_images, tmp_pa
     from graft.serve import ServeSettings, create_app
 
     exported = tmp_path / "colours-onnx"
-    graft.export_model(image_model, exported)
+    graft.export_model(image_model, exported, quantize="static")
     files = _files(tiny_images)[:4]
     with TestClient(create_app([exported], ServeSettings(backend="onnx"))) as c:
         wait_ready(c)
@@ -201,3 +201,9 @@ def test_onnx_backend_serves_an_exported_folder(image_model, tiny_images, tmp_pa
         out = c.post("/v2/models/colours-onnx/infer", json=body).json()["outputs"]
     proba = np.asarray(out[0]["data"]).reshape(out[0]["shape"])
     assert np.abs(proba - graft.load(image_model).predict_proba(files)).max() < 1e-4
+    with TestClient(create_app([exported], ServeSettings(backend="onnx", int8=True))) as c:
+        wait_ready(c)
+        out = c.post("/v2/models/colours-onnx/infer", json=body).json()["outputs"]
+    assert out[1]["data"] == [f.parent.name for f in files]  # the int8 graph answers
+    with pytest.raises(UsageError, match="--int8 runs exported folders"):
+        create_app([image_model], ServeSettings(int8=True))

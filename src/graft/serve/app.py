@@ -110,6 +110,8 @@ def _served(models: Sequence[Any], names: Sequence[str] | None, settings: ServeS
     for m in models:
         if isinstance(m, (str, Path)) and not (Path(m) / "config.json").is_file():
             raise UsageError(f"{m} is not a graft model folder (no config.json)")
+        if isinstance(m, (str, Path)) and settings.int8 and not _is_export(Path(m)):
+            raise UsageError(f"{m}: --int8 runs exported folders; run `graft export {m} --quantize static|dynamic` first")
         if isinstance(m, (str, Path)) and settings.backend == "onnx" and not _is_export(Path(m)):
             raise UsageError(f"{m} is a saved PyTorch model; for --backend onnx run `graft export {m}` and serve the "
                              "folder it writes (or use --backend torch)")
@@ -133,7 +135,7 @@ def _is_export(path: Path) -> bool:
 async def _load_all(served: dict[str, Served], settings: ServeSettings, metrics: Metrics) -> None:
     for s in served.values():
         try:
-            model = s.source if not isinstance(s.source, (str, Path)) else await asyncio.to_thread(_load, Path(s.source))
+            model = s.source if not isinstance(s.source, (str, Path)) else await asyncio.to_thread(_load, Path(s.source), settings.int8)
         except Exception as exc:  # a model that cannot load stays not-ready; the others still serve
             s.error = f"{type(exc).__name__}: {exc}"
             log.error("model %s failed to load: %s", s.name, s.error)
@@ -142,9 +144,13 @@ async def _load_all(served: dict[str, Served], settings: ServeSettings, metrics:
         log.info("model %s ready (%s, %d classes)", s.name, s.modality, len(s.classes))
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, int8: bool) -> Any:
     import graft
 
+    if int8 and _is_export(path):
+        from graft.export.runtime import ExportedModel
+
+        return ExportedModel.load(path, variant="int8")
     return graft.load(path)
 
 

@@ -20,6 +20,7 @@ class ServeSettings:
     max_inputs: int = field(default=256, metadata={"help": "largest number of inputs in one request, >= 1"})
     token: str | None = field(default=None, metadata={"help": "bearer token required on inference endpoints"})
     retry_after_s: int = field(default=1, metadata={"help": "Retry-After seconds sent with a 503"})
+    int8: bool = field(default=False, metadata={"help": "run the int8 graph of exported folders (graft export --quantize)"})
 
     def __post_init__(self) -> None:
         if self.backend not in ("torch", "onnx"):
