@@ -156,3 +156,24 @@ def test_multilayer_probe_exports_its_taps_selection_and_test_time_views(tiny_im
     assert _same(tmp_path / "images-onnx", tmp_path / "images", files) <= 1e-4
     graft.probe(tiny_text_csv, "test_text", layers="all", out=tmp_path / "texts")
     assert graft.export_model(tmp_path / "texts", tmp_path / "texts-onnx")["parity"]["max_abs_difference"] <= 1e-4
+
+
+@pytest.mark.weights
+@pytest.mark.slow
+def test_whisper_probe_exports_encoder_and_log_mel_settings(tmp_path):
+    sf = pytest.importorskip("soundfile")
+    rng = np.random.default_rng(0)
+    for label, freq in (("low", 220.0), ("high", 1760.0)):
+        for i in range(6):
+            t = np.arange(int(16000 * rng.uniform(0.4, 1.3))) / 16000
+            (tmp_path / "clips" / label).mkdir(parents=True, exist_ok=True)
+            sf.write(tmp_path / "clips" / label / f"{i}.wav", (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32), 16000)
+    try:
+        graft.probe(tmp_path / "clips", "whisper_tiny_en", out=tmp_path / "model")
+    except graft.errors.WeightsError as exc:
+        pytest.skip(f"packaged Whisper tiny.en not available ({exc})")
+    result = graft.export_model(tmp_path / "model", tmp_path / "onnx")
+    info = json.loads((tmp_path / "onnx" / "config.json").read_text())
+    assert info["preprocess"]["kind"] == "log_mel" and (tmp_path / "onnx" / "mel_filters.npy").is_file()
+    assert [i["name"] for i in info["inputs"]] == ["features", "frames"]
+    assert result["parity"]["max_abs_difference"] <= 1e-4

@@ -48,3 +48,18 @@ def test_padding_and_bad_items(tmp_path):
         pre.one(42)
     with pytest.raises(UsageError, match="unknown"):
         Preprocessor({"kind": "spectrogram"}, tmp_path)
+
+
+@pytest.mark.weights
+def test_whisper_log_mel_matches_the_backbone(tmp_path):
+    try:
+        bb = create_backbone("whisper_tiny_en")
+    except Exception as exc:  # WeightsError / missing package
+        pytest.skip(f"packaged Whisper tiny.en not available ({exc})")
+    pre = Preprocessor(describe(bb, "audio", 384, tmp_path), tmp_path)
+    rng = np.random.default_rng(0)
+    for n in (1000, 16000 * 3, 16000 * 12):
+        wave = (0.3 * np.sin(np.arange(n) / 5) + 0.01 * rng.normal(size=n)).astype(np.float32)
+        ours, theirs = pre.one(wave), bb.preprocess(wave)
+        assert int(ours["frames"]) == int(theirs["frames"])
+        assert np.abs(ours["features"] - theirs["features"].numpy()).max() < 1e-4

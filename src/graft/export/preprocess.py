@@ -12,6 +12,8 @@ Kinds:
         longest text of the batch → int64 ``input_ids`` / ``attention_mask`` (/ ``token_type_ids``).
     ``hashed_words``: graft's tiny test text backbone (whitespace words hashed with CRC32).
     ``waveform``: mono float32 at ``sample_rate``, zero-padded / cut to ``num_samples`` → (B, 1, N).
+    ``log_mel``: Whisper's 80-bin log-mel of the padded window (filterbank in ``mel_filters.npy``)
+        → ``features`` (B, 80, frames) and ``frames`` (B,), the encoder frames of real audio.
     ``features``: numeric rows as they are (B, D) float32.
 """
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from graft.backbones.base import Backbone
 
 TOKENIZER_DIR = "tokenizer"
+MEL_FILTERS = "mel_filters.npy"
 _PIL_FILTERS = {"bilinear": 2, "bicubic": 3, "nearest": 0, "lanczos": 1}  # PIL.Image.Resampling values
 
 
@@ -50,8 +53,10 @@ def describe(backbone: "Backbone | None", modality: str, feature_dim: int, folde
     if kind == "TestAudioBackbone":
         rate = int(backbone.spec.input.sample_rate or 8000)
         return {"kind": "waveform", "sample_rate": rate, "num_samples": int(rate * float(backbone.spec.input.max_seconds or 1.0))}
+    if kind == "WhisperEncoderBackbone":
+        return _describe_log_mel(backbone, folder)
     raise UsageError(f"backbone {backbone.spec.name!r} ({kind}): its preprocessing cannot be exported as data yet; "
-                     "ONNX export supports image backbones, transformers text backbones and raw-waveform audio")
+                     "ONNX export supports image backbones, transformers text backbones, raw-waveform audio and Whisper")
 
 
 def _describe_image(backbone: "Backbone") -> dict[str, Any]:
@@ -77,6 +82,16 @@ def _describe_tokenizer(backbone: Any, folder: Path) -> dict[str, Any]:
             "inputs": list(sample)}
 
 
+def _describe_log_mel(backbone: Any, folder: Path) -> dict[str, Any]:
+    from graft.backbones import whisper
+
+    np.save(folder / MEL_FILTERS, backbone._filters.numpy().astype(np.float32), allow_pickle=False)
+    return {"kind": "log_mel", "sample_rate": int(backbone.spec.input.sample_rate or whisper.SAMPLE_RATE),
+            "num_samples": int(backbone.num_samples), "n_fft": whisper.N_FFT, "hop": whisper.HOP,
+            "window": "hann (periodic)", "mel_filters": MEL_FILTERS, "max_frames": int(backbone.max_frames),
+            "log": "log10, clamped to 8 below the maximum, then (x + 4) / 4"}
+
+
 class Preprocessor:
     """Raw items → the graph's input arrays, from the ``preprocess`` dict of an export.
 
@@ -90,7 +105,8 @@ class Preprocessor:
         self.spec = spec
         self.kind = spec.get("kind")
         self._tok = _load_tokenizer(spec, folder) if self.kind == "tokenizer" else None
-        if self.kind not in ("image", "tokenizer", "hashed_words", "waveform", "features"):
+        self._filters = np.load(folder / spec["mel_filters"], allow_pickle=False) if self.kind == "log_mel" else None
+        if self.kind not in ("image", "tokenizer", "hashed_words", "waveform", "features", "log_mel"):
             raise UsageError(f"{folder}: preprocessing kind {self.kind!r} is unknown to this graft version")
 
     def one(self, item: Any) -> dict[str, np.ndarray]:
@@ -144,18 +160,31 @@ class Preprocessor:
         return {"input_ids": np.asarray(ids, dtype=np.int64), "attention_mask": np.ones(len(ids), dtype=np.int64)}
 
     def _waveform(self, item: Any) -> dict[str, np.ndarray]:
-        rate, length = self.spec["sample_rate"], self.spec["num_samples"]
-        if isinstance(item, (str, Path)):
-            from graft.backbones.audio_io import load_audio
-
-            wave = load_audio(Path(item), rate)
-        else:
-            wave = np.asarray(item, dtype=np.float32)
-            if wave.ndim != 1:
-                raise UsageError(f"audio waveforms must be 1-D (mono) at {rate} Hz, got shape {wave.shape}")
+        length = self.spec["num_samples"]
+        wave = _wave(item, self.spec["sample_rate"])
         out = np.zeros(length, dtype=np.float32)
         out[: min(length, len(wave))] = wave[:length]
         return {"input_values": out[None, :]}
+
+    def _log_mel(self, item: Any) -> dict[str, np.ndarray]:
+        """Whisper's log-mel spectrogram (as ``graft.backbones.whisper.log_mel``) and the count of
+        encoder frames that cover real audio."""
+        s = self.spec
+        wave = _wave(item, s["sample_rate"])
+        if wave.size == 0:
+            raise DataError("an audio waveform holds no samples")
+        audio = np.zeros(s["num_samples"], dtype=np.float32)
+        clip = wave[: s["num_samples"]]
+        audio[: clip.size] = clip
+        n_fft, hop = s["n_fft"], s["hop"]
+        padded = np.pad(audio, n_fft // 2, mode="reflect")  # torch.stft(center=True)
+        window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+        starts = hop * np.arange(1 + (padded.size - n_fft) // hop)
+        power = np.abs(np.fft.rfft(padded[starts[:, None] + np.arange(n_fft)] * window, axis=1)) ** 2
+        mel = np.log10(np.maximum(self._filters @ power[:-1].T.astype(np.float32), 1e-10))
+        mel = (np.maximum(mel, mel.max() - 8.0) + 4.0) / 4.0
+        frames = min(s["max_frames"], max(1, -(-wave.size // (2 * hop))))
+        return {"features": mel.astype(np.float32), "frames": np.asarray(frames, dtype=np.int64)}
 
     def _features(self, item: Any) -> dict[str, np.ndarray]:
         row = np.asarray(item, dtype=np.float32).reshape(-1)
@@ -178,6 +207,17 @@ class Preprocessor:
                     rows[i, :n] = s[key]
             batch[key] = rows
         return batch
+
+
+def _wave(item: Any, rate: int) -> np.ndarray:
+    if isinstance(item, (str, Path)):
+        from graft.backbones.audio_io import load_audio
+
+        return load_audio(Path(item), rate)
+    wave = np.asarray(item, dtype=np.float32)
+    if wave.ndim != 1:
+        raise UsageError(f"audio waveforms must be 1-D (mono) at {rate} Hz, got shape {wave.shape}")
+    return wave
 
 
 def _text(item: Any) -> str:
