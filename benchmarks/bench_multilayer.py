@@ -2,8 +2,8 @@
 
 Three parts, each measured against its baseline in the same run, with an empty feature cache of its own:
 
-(a) ``accuracy``: ``graft.probe(layers="last")`` vs ``graft.probe(layers="all")`` (test accuracy, wall
-    seconds including extraction) for every offline vision backbone on Fashion-MNIST 100/class
+(a) ``accuracy``: last-layer probe (``fit_probe`` on the backbone's features) vs multi-layer probe
+    (``fit_multilayer`` on every tap) — test accuracy, extraction and fit seconds — for every offline vision backbone on Fashion-MNIST 100/class
     (800 train / 200 val / 1000 test), scikit-learn digits and rendered font digits; ``minilm_l6`` on
     the fortunes topics (40 labels per class: 32 train + 8 val, 30 test per class); ``whisper_tiny_en``
     on spoken digits whose test voices are never heard in training. ``--views`` adds a multi-layer
@@ -68,38 +68,71 @@ def _register_short_whisper(seconds: float) -> None:
     register_backbone(spec.replace(name=AUDIO_BACKBONE).with_input(max_seconds=seconds), whisper_tiny_en)
 
 
-def _arm(name: str, run: Any) -> dict[str, Any]:
-    start = time.perf_counter()
-    model = run()
-    seconds = time.perf_counter() - start
-    metrics, head = model.lineage["metrics"], model.config.head
-    row = {"arm": name, "test": metrics["test"]["accuracy"], "val": metrics.get("val", {}).get("accuracy", float("nan")),
-           "n_test": metrics["test"]["n"], "seconds": seconds, "features": model.head.n_features}
-    if head.get("type") == "multilayer":
-        row.update(keep=head["keep"], taps=len(head["taps"]), deepest=head["taps"][-1], tta=",".join(head["tta_views"]) or "-")
-    return row
+def _split(feats: dict[str, np.ndarray], ds: Any, split: str) -> dict[str, np.ndarray]:
+    return {t: v[ds.splits == split] for t, v in feats.items()}
 
 
-def accuracy_rows(data: Any, backbone: str, image_size: int | None, views: bool) -> list[dict[str, Any]]:
+def accuracy_rows(ds: Any, backbone: str, image_size: int | None, views: bool) -> list[dict[str, Any]]:
+    """Last-layer probe vs multi-layer probe on one dataset, from one extraction of every tap.
+
+    The last-layer probe reads the backbone's own features: for the CNNs of the zoo the pooled
+    output of the last block is exactly that (same computation; ``test_multilayer`` checks it),
+    for text and audio they are embedded separately (``graft.embed``).
+    """
     import graft
-    from graft.heads.multilayer import MultiLayerConfig
+    from graft.features.taps import tap_features
+    from graft.heads.multilayer import MultiLayerConfig, fit_multilayer
+    from graft.heads.probe import fit_probe
+    from graft.metrics import classification_metrics
 
-    rows = [_arm("last layer", lambda: graft.probe(data, backbone, image_size=image_size)),
-            _arm("all layers", lambda: graft.probe(data, backbone, image_size=image_size, layers="all"))]
+    n_classes, y = len(ds.classes), {s: ds.labels[ds.splits == s] for s in ("train", "val", "test")}
+    start = time.perf_counter()
+    taps = tap_features(ds, backbone, image_size=image_size)
+    extract_all = time.perf_counter() - start
+    start = time.perf_counter()
+    if backbone in VISION:
+        last_block = [t for t in taps if t != "source_logits"][-1]
+        x = taps[last_block].astype(np.float32)
+    else:
+        x = graft.embed(ds, backbone, image_size=image_size)
+    extract_last = time.perf_counter() - start if backbone not in VISION else float("nan")
+    rows = []
+    start = time.perf_counter()
+    probe = fit_probe(x[ds.splits == "train"], y["train"], x[ds.splits == "val"], y["val"], n_classes)
+    test = classification_metrics(y["test"], probe.head.predict_proba(x[ds.splits == "test"]), n_classes)
+    rows.append({"arm": "last layer", "test": test["accuracy"], "val": probe.val_metrics["accuracy"], "n_test": test["n"],
+                 "extract": extract_last, "fit": time.perf_counter() - start, "features": probe.head.n_features})
+    configs = [("all layers", MultiLayerConfig(), None)]
     if views:
-        config = MultiLayerConfig(views=("hflip",))
-        rows.append(_arm("all layers + hflip", lambda: graft.probe(data, backbone, image_size=image_size, config=config)))
+        start = time.perf_counter()
+        flipped = tap_features(ds, backbone, image_size=image_size, view="hflip")
+        configs.append(("all layers + hflip", MultiLayerConfig(views=("hflip",)), (flipped, time.perf_counter() - start)))
+    for name, config, view in configs:
+        start = time.perf_counter()
+        tv = {"hflip": _split(view[0], ds, "train")} if view else None
+        vv = {"hflip": _split(view[0], ds, "val")} if view else None
+        result = fit_multilayer(_split(taps, ds, "train"), y["train"], _split(taps, ds, "val"), y["val"], n_classes,
+                                config, train_views=tv, val_views=vv)
+        proba = result.predict_proba(_split(taps, ds, "test"), {"hflip": _split(view[0], ds, "test")} if view else None)
+        test = classification_metrics(y["test"], proba, n_classes)
+        sel = result.selection
+        rows.append({"arm": name, "test": test["accuracy"], "val": result.val_metrics["accuracy"], "n_test": test["n"],
+                     "extract": extract_all + (view[1] if view else 0.0), "fit": time.perf_counter() - start,
+                     "features": sel.n_features, "keep": result.keep, "taps": len(sel.taps), "deepest": sel.taps[-1],
+                     "tta": ",".join(sel.tta_views) or "-"})
     return rows
 
 
 def print_accuracy(task: str, backbone: str, rows: list[dict[str, Any]]) -> None:
     base = rows[0]
     print(f"\n{task} · {backbone}")
-    print(f"{'arm':20s} {'test acc':>8s} {'Δ vs last':>9s} {'val acc':>8s} {'n_test':>6s} {'wall s':>7s} {'features':>8s}  selection")
+    print(f"{'arm':20s} {'test acc':>8s} {'Δ vs last':>9s} {'val acc':>8s} {'n_test':>6s} {'extract s':>9s} {'fit s':>6s} "
+          f"{'features':>8s}  selection")
     for r in rows:
         sel = f"keep {r['keep']}, {r['taps']} taps up to {r['deepest']}, tta {r['tta']}" if "keep" in r else "-"
+        extract = "(shared)" if r["extract"] != r["extract"] else f"{r['extract']:9.1f}"
         print(f"{r['arm']:20s} {r['test']:8.3f} {r['test'] - base['test']:+9.3f} {r['val']:8.3f} {r['n_test']:6d} "
-              f"{r['seconds']:7.1f} {r['features']:8d}  {sel}", flush=True)
+              f"{extract:>9s} {r['fit']:6.1f} {r['features']:8d}  {sel}", flush=True)
 
 
 def run_accuracy(args: argparse.Namespace, root: Path) -> None:
@@ -228,6 +261,7 @@ def main() -> None:
     parser.add_argument("--rss-backbone", default="mobilenet_v2", help="backbone of parts (b) and (c)")
     parser.add_argument("--selection-rows", type=int, default=10000, help="(b): rows whose every tap is read back")
     parser.add_argument("--latency-calls", type=int, default=15)
+    parser.add_argument("--cache", type=Path, default=None, help="feature cache to reuse (default: an empty temp one)")
     parser.add_argument("--rss-child", choices=["last", "all"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -239,7 +273,8 @@ def main() -> None:
     print(f"torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
     with tempfile.TemporaryDirectory(prefix="graft-bench-multilayer-") as tmp:
         root = Path(tmp)
-        os.environ["GRAFT_CACHE"] = str(root / "cache")  # an empty cache of its own
+        # an empty cache of its own, unless --cache names one to reuse across runs
+        os.environ["GRAFT_CACHE"] = str(args.cache or root / "cache")
         if "accuracy" in args.parts:
             run_accuracy(args, root)
         if "latency" in args.parts:

@@ -82,6 +82,15 @@ def test_probe_all_layers_saves_taps_and_selection(multilayer_model):
     assert model.lineage["metrics"]["test"]["accuracy"] >= 0.75
 
 
+def test_evaluate_after_probe_reads_the_test_features_the_probe_prepared(multilayer_model, tiny_images: Path,
+                                                                         monkeypatch):
+    from graft.backbones.base import Backbone
+
+    model, out = multilayer_model
+    monkeypatch.setattr(Backbone, "forward_features", lambda *a: pytest.fail("the backbone ran again"))
+    assert graft.evaluate(out, tiny_images)["accuracy"] == model.lineage["metrics"]["test"]["accuracy"]
+
+
 def test_saved_multilayer_model_predicts_evaluates_embeds_after_load(multilayer_model, tiny_images: Path):
     model, out = multilayer_model
     loaded = graft.load(out)

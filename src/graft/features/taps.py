@@ -440,6 +440,22 @@ def selected_features(items: Sequence[Any], backbone: "str | Backbone | LazyBack
     return store.gather(key, hashes).astype(np.float32, copy=False)
 
 
+def cache_selected(items: Sequence[Any], backbone: "str | Backbone | LazyBackbone", selection: dict[str, Any],
+                   features: np.ndarray, *, weights: str | Path | None = None, store: FeatureStore | None = None,
+                   **backbone_options: Any) -> None:
+    """Store prepared features computed elsewhere (e.g. a probe's test split from the per-tap cache)
+    under the selection's key, so that evaluating the saved model on them reads instead of recomputing."""
+    from graft.features.extract import _files_as_paths
+
+    lazy = _lazy(backbone, weights, False, _options(None, backbone_options))
+    store = store or FeatureStore()
+    hashes = [item_hash(it) for it in _files_as_paths(list(items), lazy.source)]
+    key = selection_key(lazy.key(), selection)
+    todo = store.missing(key, hashes)
+    if todo:
+        store.fill(key, hashes, todo, lambda positions: [np.asarray(features[positions], dtype=np.float32)])
+
+
 def _prepared_batches(backbone: "Backbone", items: Sequence[Any], selection: dict[str, Any], batch_size: int,
                       progress: bool) -> Iterator[np.ndarray]:
     """Per batch: the prepared features, averaged over the original and the test-time views."""

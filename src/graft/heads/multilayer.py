@@ -389,8 +389,14 @@ def probe_dataset(ds: Any, backbone: Any, config: MultiLayerConfig | None = None
         result = refit_multilayer(result, full, labels, len(ds.classes), config, train_views=full_views)
     metrics: dict[str, Any] = {"val": result.val_metrics} if len(val) else {}
     if len(test):
+        from graft.features.taps import cache_selected
+
         te, te_views = with_views(list(test.items), selected, result.selection.tta_views)
-        metrics["test"] = classification_metrics(test.labels, result.predict_proba(te, te_views), len(ds.classes))
+        x_test = _averaged(result.features, te, te_views, result.selection.tta_views)
+        metrics["test"] = classification_metrics(test.labels, result.head.predict_proba(x_test), len(ds.classes))
+        # a later evaluate of the saved model on this test split then reads these instead of recomputing
+        cache_selected(list(test.items), backbone, result.head_config(), x_test, weights=weights, store=store,
+                       **backbone_options)
     held_out = (va, va_views) if len(val) else (tr, tr_views)
     return MultiLayerProbe(result, metrics, result.features(tr), result.predict_proba(*held_out))
 
