@@ -149,7 +149,7 @@ def test_checkpoint_for_another_architecture_is_a_clear_error(resnet18_checkpoin
 
 
 def test_missing_weights_file_is_a_usage_error(tmp_path):
-    with pytest.raises(UsageError, match="not found"):
+    with pytest.raises(UsageError, match="nope.safetensors: no such file"):
         create_backbone("test_cnn", weights=tmp_path / "nope.safetensors")
 
 
