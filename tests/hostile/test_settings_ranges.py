@@ -41,7 +41,7 @@ def test_image_size_is_checked_by_the_api_and_the_input_spec():
 
 
 @pytest.mark.parametrize("option, wanted", [
-    ("frozen_groups=-7", r"frozen_groups=-7 is outside its allowed range \[0, "),
+    ("frozen_groups=-7", r"frozen_groups=-7 is outside its allowed range \[0, 3\] for this backbone"),
     ("frozen_groups=999", r"frozen_groups=999 is outside its allowed range \[0, 3\] for this backbone"),
 ])
 def test_frozen_groups_out_of_range_names_the_range(option, wanted):

@@ -150,12 +150,7 @@ def plan(schedule: str, epochs: int, n_groups: int, lr: float, options: dict[str
         >>> [p.name for p in plan("fastai", 4, 3, 1e-3)]
         ['frozen', 'unfrozen']
     """
-    from graft._config import from_dict
-
-    entry = SCHEDULES.get(schedule)
-    cfg = from_dict(entry.config_cls, options or {})
-    check_groups(schedule, cfg, n_groups)
-    return entry.build(cfg, epochs, n_groups, lr)
+    return SCHEDULES.get(schedule).build(schedule_config(schedule, options, n_groups), epochs, n_groups, lr)
 
 
 def schedule_config(schedule: str, options: dict[str, Any] | None = None, n_groups: int | None = None) -> Any:
@@ -163,18 +158,17 @@ def schedule_config(schedule: str, options: dict[str, Any] | None = None, n_grou
     backbone's ``n_groups`` when known): what callers run before reading any data."""
     from graft._config import from_dict
 
-    cfg = from_dict(SCHEDULES.get(schedule).config_cls, options or {})
-    if n_groups is not None:
-        check_groups(schedule, cfg, n_groups)
-    return cfg
+    options = options or {}
+    if n_groups is not None:  # the backbone's own range is the one to state, also for negative values
+        check_groups(schedule, options.get("frozen_groups"), n_groups)
+    return from_dict(SCHEDULES.get(schedule).config_cls, options)
 
 
-def check_groups(schedule: str, cfg: Any, n_groups: int) -> None:
+def check_groups(schedule: str, frozen: Any, n_groups: int) -> None:
     """Settings that count backbone groups must fit the backbone: ``frozen_groups`` in [0, n_groups]."""
     from graft.errors import UsageError
 
-    frozen = getattr(cfg, "frozen_groups", None)
-    if frozen is not None and frozen > n_groups:
+    if isinstance(frozen, int) and not isinstance(frozen, bool) and not 0 <= frozen <= n_groups:
         raise UsageError(f"{schedule}: frozen_groups={frozen} is outside its allowed range [0, {n_groups}] "
                          f"for this backbone, which has {n_groups} layer groups")
 
