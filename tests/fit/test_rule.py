@@ -35,3 +35,12 @@ def test_preference_orders_the_walk_and_skipped_arms_take_no_part():
 def test_standard_error_is_binomial_and_never_zero():
     assert standard_error(0.8, 100) == pytest.approx(0.04)
     assert standard_error(1.0, 100) > 0
+
+
+def test_arms_of_the_same_cost_tier_are_compared_on_validation_directly():
+    same = [{"method": "probe", "val_accuracy": 0.80, "n_val": 100, "tier": 0},
+            {"method": "multilayer", "val_accuracy": 0.81, "n_val": 100, "tier": 0},
+            {"method": "lp-ft", "val_accuracy": 0.84, "n_val": 100, "tier": 3}]
+    chosen, reason = choose(same)
+    assert chosen == "multilayer" and "same cost" in reason  # one extraction, one forward: like choosing C
+    assert choose(same[:1] + [dict(same[1], val_accuracy=0.80)])[0] == "probe"  # a tie keeps the simpler

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 #: priors from this project's measurements (Fashion-MNIST-100, mobilenet_v2: last-layer probe 0.86,
 #: multi-layer probe 0.89, lp-ft +1 point over the probe), used only to order the optional arms
 #: and to skip those whose expected gain validation could not resolve.
+#: Cost tiers for the choice (``graft.autofit.rule``): the two probes read one extraction and cost the
+#: same at prediction; the others pay for another extraction, another backbone or training.
+COST_TIER = {"probe": 0, "multilayer": 0, "resolution": 1, "views": 1, "ensemble": 2, "finetune": 3}
 PRIOR_GAIN = {"probe": 0.0, "multilayer": 0.2, "resolution": 0.05, "views": 0.05, "ensemble": 0.08, "finetune": 0.1}
 
 
@@ -72,8 +75,8 @@ class Arm:
         return PRIOR_GAIN[self.kind] * (1.0 - best_val)
 
     def describe(self) -> dict[str, Any]:
-        return {"method": self.name, "kind": self.kind, "backbones": self.backbones, "image_size": self.size,
-                **({"view": self.view} if self.view else {})}
+        return {"method": self.name, "kind": self.kind, "tier": COST_TIER[self.kind], "backbones": self.backbones,
+                "image_size": self.size, **({"view": self.view} if self.view else {})}
 
     # --- shared helpers ---
     def extraction_cost(self, ctx: Context, backbone: str, view: str | None = None,
@@ -117,8 +120,6 @@ class ProbeArm(Arm):
     def __init__(self, backbone: str, size: int | None, name: str = "probe") -> None:
         super().__init__(name, "probe", [backbone], size)
 
-    def features(self, ctx: Context) -> dict[str, np.ndarray]:
-        return ctx.last_tap(self.backbone, self.size)
 
     def estimate(self, ctx: Context) -> float:
         dim = ctx.feature_dim(self.backbone)
@@ -128,7 +129,7 @@ class ProbeArm(Arm):
         from graft.heads.probe import ProbeConfig, fit_probe
 
         start = time.perf_counter()
-        x = self.features(ctx)
+        x, _ = ctx.last_features(self.backbone, self.size)
         fit_start = time.perf_counter()
         y_train, y_val = ctx.labels("train"), ctx.labels("val")
 
@@ -146,16 +147,28 @@ class ProbeArm(Arm):
                                     x["train"].size)
         test = test_accuracy(ctx, lambda: result.head.predict_proba(x["test"]))
         row = self.row(ctx, float(result.val_metrics["accuracy"]), test, time.perf_counter() - start, {"C": C}, trials)
-        return Outcome(row, lambda: build_probe_model(ctx, self.backbone, self.size, C))
+        return Outcome(row, lambda: build_probe_model(ctx, self.backbone, self.size, C, x))
 
 
-def build_probe_model(ctx: Context, backbone: str, size: int | None, C: float) -> "SavedModel":
-    """The shippable last-layer probe at ``C`` (refit on train + val; metrics as ``graft probe`` records them)."""
-    from graft.api import probe
-    from graft.heads.probe import ProbeConfig
+def build_probe_model(ctx: Context, backbone: str, size: int | None, C: float,
+                      x: dict[str, np.ndarray]) -> "SavedModel":
+    """The shippable last-layer probe at ``C`` from the features already extracted (refit on
+    train + val; metrics, settings and drift reference as ``graft probe`` records them)."""
+    from graft._config import to_dict
+    from graft.api import _package, reference_sample
+    from graft.heads.probe import ProbeConfig, fit_probe
+    from graft.metrics import classification_metrics
 
-    return probe(ctx.ds, backbone, weights=ctx.weights_for(backbone), image_size=ctx.size_option(size),
-                 config=ProbeConfig(C=C), allow_download=ctx.allow_download)
+    config = ProbeConfig(C=C)
+    result = fit_probe(x["train"], ctx.labels("train"), x["val"], ctx.labels("val"), ctx.n_classes, config)
+    metrics = {"val": result.val_metrics}
+    if ctx.n("test"):
+        metrics["test"] = classification_metrics(ctx.labels("test"), result.head.predict_proba(x["test"]), ctx.n_classes)
+    settings = {"probe": to_dict(config), "chosen_C": result.C, "search": result.search}
+    model = _package(ctx.ds, backbone, ctx.weights_for(backbone), ctx.size_option(size), result.head, "probe",
+                     settings, metrics, head_config={"type": "linear", "C": result.C})
+    model.reference = reference_sample(x["train"], result.head.predict_proba(x["val"]))
+    return model
 
 
 # --- fine-tuning ----------------------------------------------------------------------------------

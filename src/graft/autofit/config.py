@@ -36,7 +36,7 @@ class FitConfig:
         "help": "layer groups nearest the input lp-ft keeps frozen (their outputs cached); None: half of them"})
     epochs: int = field(default=6, metadata={"help": "epochs per fine-tuning run (1..200)"})
     augment: bool = field(default=False, metadata={"help": "augment fine-tuning inputs (short runs on small data fit better without)"})
-    trials: int = field(default=6, metadata={"help": "Optuna trials per probe arm: C, kept fraction (1..200)"})
+    trials: int = field(default=4, metadata={"help": "Optuna trials per probe arm: C, kept fraction (1..200)"})
     finetune_trials: int = field(default=1, metadata={"help": "Optuna trials of the finetune arm: LR, epochs (1..50); "
                                                              "the first is the default LR"})
     min_gain_se: float = field(default=1.0, metadata={

@@ -54,14 +54,28 @@ class Context:
         """``--weights`` belongs to the first backbone given; the others use their registered weights."""
         return self.weights if backbone == self.main_backbone else None
 
-    def last_tap(self, backbone: str, size: int | None) -> dict[str, np.ndarray]:
-        """The last block's pooled output per split (what ``forward_features`` returns), read from
-        the same one-pass tap extraction the multi-layer probe uses."""
+    def last_features(self, backbone: str, size: int | None) -> tuple[dict[str, np.ndarray], bool]:
+        """The backbone's features (``forward_features``) per split, and whether they came from the
+        tap extraction the multi-layer probe reads.
+
+        When the last tap pooled is the backbone's embedding (checked on a few items: true of the
+        zoo's CNNs, not of encoders that normalise their output), the one extraction serves both
+        probes; otherwise the embeddings are extracted (and cached) on their own.
+        """
+        from graft.api import embed
         from graft.backbones.base import SOURCE_LOGITS
 
         taps = self.tap_features(backbone, size)
         last = [t for t in taps["train"] if t != SOURCE_LOGITS][-1]
-        return {s: taps[s][last] for s in SPLITS}
+        sample = [self.ds.items[i] for i in np.flatnonzero(self.ds.splits == "train")[:4]]
+        reference = embed(sample, backbone, weights=self.weights_for(backbone), image_size=self.size_option(size),
+                          allow_download=self.allow_download)
+        tapped = taps["train"][last][: len(sample)]
+        if tapped.shape == reference.shape and np.allclose(tapped, reference, atol=2e-3 * max(np.abs(reference).max(), 1e-6)):
+            return {s: taps[s][last] for s in SPLITS}, True
+        x = embed(self.ds, backbone, weights=self.weights_for(backbone), image_size=self.size_option(size),
+                  allow_download=self.allow_download)
+        return {s: x[self.ds.splits == s] for s in SPLITS}, False
 
     def feature_dim(self, backbone: str) -> int:
         from graft.backbones import get_spec, is_registered

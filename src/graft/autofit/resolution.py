@@ -38,10 +38,10 @@ def native_size(items: Sequence[Any], sample: int = 32) -> int | None:
 def candidate_sizes(native: int | None) -> list[int]:
     """The sizes to try, the starting one first.
 
-    Small images (< 96 px, e.g. 28 px Fashion-MNIST): 96 px first, then BiT's 160 px. A pretrained
-    CNN is not blind at 96 px (its receptive fields still cover the object), 96 px costs a third
-    of 160 px's compute, and on Fashion-MNIST with mobilenet_v2 the multi-layer probe scored the
-    same at both (see benchmarks/bench_fit.py); validation decides whether 160 px is worth it.
+    Small images (< 96 px, e.g. 28 px Fashion-MNIST): 96 px first, then BiT's 160 px. 96 px costs
+    about a third of 160 px's compute, and on Fashion-MNIST-100 with mobilenet_v2 the multi-layer
+    probe (every tap, L2 per tap, C=0.1) scored 0.855 test accuracy at 96 px and 0.848 at 160 px
+    (0.852 at both without the source logits); validation decides whether 160 px is worth its cost.
     Larger images: 224 px (or the native size when smaller), then 160 px as the cheaper option.
     """
     if native is None:

@@ -6,6 +6,11 @@ the top of several noisy scores favours a lucky one. So the arms are walked from
 (cheapest, least able to overfit the validation set) to the most complex, and the current pick is
 replaced only by an arm whose validation accuracy exceeds the pick's by more than the pick's
 binomial standard error ``sqrt(p (1 - p) / n_val)``. A tie keeps the simpler arm.
+
+Arms of the same cost ``tier`` (rows may carry one: ``graft fit`` puts the last-layer and the
+multi-layer probe, which read one extraction and run one forward pass at prediction, in tier 0) are
+compared like two values of C: the higher validation accuracy wins, a tie keeps the simpler. The
+one-standard-error margin is what an arm that costs more must clear.
 """
 
 from __future__ import annotations
@@ -47,7 +52,12 @@ def choose(candidates: list[dict[str, Any]], preference: list[str] | None = None
         p, n = scored[pick]["val_accuracy"], scored[pick].get("n_val", 0)
         se = standard_error(p, n)
         acc = scored[name]["val_accuracy"]
-        if acc > p + se:
+        tier, pick_tier = scored[name].get("tier"), scored[pick].get("tier")
+        if tier is not None and tier == pick_tier:  # same cost: validation decides as it does for C
+            steps.append(f"{name} ({acc:.4f}) {'beat' if acc > p else 'did not beat'} {pick} ({p:.4f}), "
+                         "an arm of the same cost")
+            pick = name if acc > p else pick
+        elif acc > p + se:
             steps.append(f"{name} ({acc:.4f}) beat {pick} ({p:.4f}) by more than one standard error ({se:.4f}, n={n})")
             pick = name
         else:

@@ -275,7 +275,9 @@ def _json_bytes(report: dict[str, Any]) -> bytes:
 
 def _save(model: "SavedModel", out: str | Path, ds: "Dataset", overwrite: bool) -> Path:
     from graft.api import save_model
+    from graft.report import attach
 
+    attach(model, ds, out)  # report.html, saved with the model (listed among its files)
     return save_model(model, out, ds, overwrite=overwrite)
 
 
