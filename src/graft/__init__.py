@@ -37,6 +37,7 @@ _LAZY = {
     "predict": "graft.api:predict",
     "load": "graft.api:load",
     "load_embeddings": "graft.api:load_embeddings",
+    "lineage": "graft.models.lineage:lineage_chain",
     "FeatureStore": "graft.features.store:FeatureStore",
     "ProbeConfig": "graft.heads.probe:ProbeConfig",
     "TransferClassifier": "graft.heads.classifier:TransferClassifier",

@@ -206,15 +206,18 @@ def _package(ds: "Dataset", backbone: str, weights: str | Path | None, image_siz
     from graft._config import to_dict
     from graft.backbones import get_spec, is_registered
     from graft.backbones.registry import weights_identity
+    from graft.backbones.saved_model import child_reference, is_model_source
     from graft.models import BackboneRef, ModelConfig, SavedModel
     from graft.models.lineage import make_lineage
 
     options = backbone_options(image_size)
     spec = get_spec(backbone) if is_registered(backbone) else None
+    # from a saved model (model:DIR): a trained backbone names the root architecture, else the parent folder
+    name, chain_options = child_reference(backbone, backbone_state is not None) if is_model_source(backbone) else (backbone, {})
     ref = BackboneRef(
-        name=backbone if ds.modality != "array" else "identity",
+        name=name if ds.modality != "array" else "identity",
         weights_sha256=weights_identity(backbone, weights) if ds.modality != "array" else "none",
-        options=options,
+        options=chain_options | options,
         weights_file=str(Path(weights).absolute()) if weights not in (None, "random") else (weights or None),
         in_model=backbone_state is not None,
         license=spec.license if spec else "see the weights' source",
@@ -223,7 +226,7 @@ def _package(ds: "Dataset", backbone: str, weights: str | Path | None, image_siz
     preprocess = to_dict(spec.with_input(**{k: v for k, v in options.items() if k == "image_size"}).input) if spec else {}
     config = ModelConfig(classes=list(ds.classes), backbone=ref, method=method, head=head_config or {"type": "linear"},
                          preprocess=preprocess)
-    lineage = make_lineage(config, ds, settings, metrics, **lineage_extra)
+    lineage = make_lineage(config, ds, settings, metrics, source=backbone, **lineage_extra)
     return SavedModel(config, head, lineage, backbone_state, training_items=hash64(ds.train.item_hashes() + ds.val.item_hashes()))
 
 

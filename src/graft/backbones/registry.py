@@ -27,6 +27,9 @@ _BUILDERS: dict[str, Builder | str] = {}
 # Generic sources, by prefix: "timm:resnet50", "torchvision:vgg16", "hf:bert-base-uncased",
 # "st:all-mpnet-base-v2", "vectors:/path/glove.txt".
 _RESOLVERS: dict[str, Callable[..., "Backbone"] | str] = {}
+# "model:DIR": a saved graft model as the backbone of the next one (graft.backbones.saved_model reads
+# the model folder itself, so no upper layer has to register anything first)
+_RESOLVERS["model"] = "graft.backbones.saved_model:build_model_source"
 _loaded = False
 
 
@@ -90,12 +93,22 @@ def list_backbones(pattern: str | None = None, modality: str | None = None) -> l
 
 
 def get_spec(name: str) -> BackboneSpec:
+    """The spec of a zoo name, or of a saved graft model (``"model:DIR"``: its base backbone's)."""
+    from graft.backbones.saved_model import is_model_source, source_spec
+
     _ensure_loaded()
+    if is_model_source(name):
+        return source_spec(name)
     return _SPECS.get(name)
 
 
 def is_registered(name: str) -> bool:
+    """Whether ``get_spec(name)`` knows ``name``: a zoo name, or ``"model:DIR"`` of an existing model."""
+    from graft.backbones.saved_model import CONFIG, is_model_source, model_dir
+
     _ensure_loaded()
+    if is_model_source(name):
+        return (model_dir(name) / CONFIG).is_file()
     return name in _SPECS
 
 
@@ -134,6 +147,7 @@ def weights_identity(name: str, weights: str | Path | None = None, seed: int = 0
     """What identifies the weights ``create_backbone(name, weights)`` loads, without loading them:
     the sha256 of a user's file or of the packaged file (pinned in the spec), the sha256 of a local
     model folder, ``"random"``, or ``"hub:NAME"`` for weights that would come from a hub."""
+    from graft.backbones.saved_model import is_model_source, source_identity
     from graft.backbones.weights import check_weights_arg, find_local, sha256_file
 
     _ensure_loaded()
@@ -144,6 +158,8 @@ def weights_identity(name: str, weights: str | Path | None = None, seed: int = 0
         return sha256_file(weights)
     if name.startswith("test_") and name in _SPECS:
         return f"test-seed{seed}"
+    if is_model_source(name):
+        return source_identity(name)
     if name in _SPECS:
         found = [(s, p) for s in _SPECS.get(name).weights if (p := find_local(s)) is not None]
         return (found[0][0].sha256 or sha256_file(found[0][1])) if found else f"hub:{name}"
@@ -159,6 +175,10 @@ def backbone_key(name: str, weights: str | Path | None = None, **kwargs: Any) ->
     import hashlib
     import json
 
+    from graft.backbones.saved_model import is_model_source, source_key
+
+    if is_model_source(name) and weights is None:  # the model's weights, its head and its chain's options
+        return source_key(name, PREPROCESS_VERSION, **kwargs)
     weights_id = weights_identity(name, weights, seed=kwargs.get("seed", 0))
     options = {k: v for k, v in sorted(kwargs.items()) if v is not None}
     payload = {"name": name, "weights": weights_id, "options": options, "v": PREPROCESS_VERSION}
@@ -185,7 +205,8 @@ def _create(name: str, weights: str | Path | None, allow_download: bool, **kwarg
         return _import(_RESOLVERS["hf"])(name, weights=weights, allow_download=allow_download, **kwargs)
     raise UsageError(
         _SPECS.unknown_message(name)
-        + " Generic sources: timm:ARCH, torchvision:ARCH, hf:MODEL_ID_OR_DIR, st:MODEL_ID_OR_DIR, vectors:FILE."
+        + " Generic sources: timm:ARCH, torchvision:ARCH, hf:MODEL_ID_OR_DIR, st:MODEL_ID_OR_DIR, vectors:FILE,"
+        " model:DIR (a saved graft model)."
     )
 
 

@@ -11,7 +11,8 @@ import importlib
 
 from graft.cli.app import app
 
-COMMAND_MODULES = ("graft.cli.core", "graft.cli.train", "graft.cli.choose", "graft.cli.adapt", "graft.cli.ship")
+COMMAND_MODULES = ("graft.cli.core", "graft.cli.train", "graft.cli.choose", "graft.cli.adapt", "graft.cli.ship",
+                   "graft.cli.story")
 
 for _module in COMMAND_MODULES:
     try:

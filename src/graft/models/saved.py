@@ -181,22 +181,24 @@ class SavedModel:
                                      progress=progress)
         if ref.in_model or ref.lora:
             return embed_items(items, self.backbone(), batch_size=batch_size, progress=progress)
+        _check_source(ref, self.path)
         return embed_items(items, ref.name, weights=ref.weights_file, batch_size=batch_size, progress=progress,
                            **ref.options)
 
     def backbone(self) -> "Backbone":
         """The backbone module, with trained weights restored when training changed them."""
         if self._backbone is None:
-            import torch
-
             from graft.backbones import create_backbone
+            from graft.backbones.saved_model import restore_state
 
             ref = self.config.backbone
             # a trained backbone's weights are all in model.safetensors: no need for the original file
             weights = "random" if ref.in_model else ref.weights_file
+            if not ref.in_model:
+                _check_source(ref, self.path)
             bb = create_backbone(ref.name, weights=weights, **ref.options)
             if ref.in_model and self.backbone_state:
-                bb.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.backbone_state.items()})
+                restore_state(bb, self.backbone_state, f"{self.path or 'the model'}/{WEIGHTS}")
                 bb.key = f"model-{ref.weights_sha256}"
             if ref.lora:
                 self._apply_lora(bb)
@@ -224,6 +226,14 @@ class SavedModel:
 
     def predict(self, items: Sequence[Any], **kw: Any) -> list[str]:
         return [self.config.classes[i] for i in self.predict_proba(items, **kw).argmax(axis=1)]
+
+
+def _check_source(ref: BackboneRef, path: Path | None) -> None:
+    """A model trained on another graft model (``model:DIR``) needs that model's weights unchanged."""
+    from graft.backbones.saved_model import check_unchanged, is_model_source
+
+    if is_model_source(ref.name):
+        check_unchanged(ref.name, ref.weights_sha256, path or "this model")
 
 
 def _read_config(path: Path) -> Any:
