@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
 def render(info: dict[str, Any]) -> str:
     """Markdown card from the export's config.json."""
     parent, parity = info["parent"], info.get("parity", {})
-    lines = ["---", "library_name: onnx", f"base_model: {parent['backbone']}", "tags:", "- graft", "- onnx", "---", "",
+    base = ([f"base_model: {Path(parent['path']).name}", f"base_model_relation: {parent['relation']}"]
+            if parent.get("relation") and parent.get("path") else [f"base_model: {parent['backbone']}"])
+    lines = ["---", "library_name: onnx", *base, "tags:", "- graft", "- onnx", "---", "",
              f"# ONNX export of a {len(info['classes'])}-class {info['modality']} classifier",
              "",
              f"Exported by graft from the saved model `{parent.get('path')}` ({parent['method']} on `{parent['backbone']}`, "

@@ -147,6 +147,8 @@ def _build(saved: "SavedModel", ds: "Dataset", folder: Path, settings: ExportSet
         info["quantization"] = _quantize(folder, ds, preprocess, settings)
         refused = not info["quantization"]["accepted"]
         info["files"]["int8"] = INT8_FILE if not refused else None
+        if not refused:  # Hugging Face's base_model_relation of an int8 graph to the model it came from
+            info["parent"]["relation"] = "quantized"
     _write_info(folder, info)
     _write_lineage(folder, saved, info)
     _write_training_items(folder, saved)
