@@ -55,3 +55,15 @@ def test_the_time_budget_is_honoured_within_ten_percent(colour_images):
     # 200 epochs of lp-ft do not fit: it is skipped, or trained until the budget's end and reported
     lpft = next(c for c in report["candidates"] if c["method"] == "lp-ft")
     assert "skipped" in lpft or lpft["params"]["epochs"] >= 1
+
+
+def test_progress_reports_each_arm_and_each_epoch_through_the_callback(colour_images, capsys):
+    events = []
+    config = FitConfig(backbones=["test_cnn"], image_sizes=[32], arms=["probe", "finetune"], epochs=2, trials=1,
+                       min_gain_se=0)
+    graft.fit(colour_images, config=config, progress=events.append)
+    arms = [(e["status"], e.get("arm") or e.get("method")) for e in events if e["event"] == "arm"]
+    assert arms == [("start", "probe"), ("done", "probe"), ("start", "lp-ft"), ("done", "lp-ft")]
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == [0, 1] and all(e["arm"] == "lp-ft" for e in epochs)
+    assert capsys.readouterr().out == ""  # the library reports through the callback, never prints

@@ -189,9 +189,14 @@ def search(ctx: Context, arms: list[Arm]) -> tuple[list[dict[str, Any]], dict[st
     if not outcomes:
         raise GraftError("no arm of graft fit finished: " + "; ".join(c.get("skipped", "") for c in candidates))
     while optional:
+        for arm in [a for a in optional if _saturated(ctx, a, candidates)]:  # no cost estimate needed
+            optional.remove(arm)
+            _skipped(ctx, arm, _saturated(ctx, arm, candidates), candidates)  # type: ignore[arg-type]
+        if not optional:
+            break
         arm = _next_arm(ctx, optional, candidates)
         optional.remove(arm)
-        why = _skip_reason(ctx, arm, candidates)
+        why = _saturated(ctx, arm, candidates) or _overrun(ctx, arm)
         if why:
             _skipped(ctx, arm, why, candidates)
             continue
@@ -216,13 +221,18 @@ def _estimate(ctx: Context, arm: Arm) -> float:
     return arm._estimate  # type: ignore[attr-defined]
 
 
-def _skip_reason(ctx: Context, arm: Arm, candidates: list[dict[str, Any]]) -> str | None:
+def _saturated(ctx: Context, arm: Arm, candidates: list[dict[str, Any]]) -> str | None:
+    """Why ``arm`` is not worth running: its expected gain is below what validation can resolve."""
     best = _best(candidates)
     se = standard_error(best["val_accuracy"], best["n_val"])
     gain = arm.expected_gain(best["val_accuracy"])
     if gain < ctx.config.min_gain_se * se:
         return (f"validation has saturated: expected gain {gain:.4f} is below {ctx.config.min_gain_se:g} standard "
                 f"error(s) of {best['method']}'s validation accuracy ({se:.4f}, n={best['n_val']})")
+    return None
+
+
+def _overrun(ctx: Context, arm: Arm) -> str | None:
     estimate = _estimate(ctx, arm)
     if not ctx.budget.allows(estimate):
         return f"estimated {estimate:.0f} s, more than the {max(ctx.budget.left(), 0):.0f} s left of the time budget"
