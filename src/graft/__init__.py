@@ -43,6 +43,7 @@ _LAZY = {
     "TransferClassifier": "graft.heads.classifier:TransferClassifier",
     "SavedModel": "graft.models:SavedModel",
     "finetune": "graft.train.finetune:finetune",
+    "finetune_multitask": "graft.train.multitask:finetune_multitask",
     "fit": "graft.autofit:fit",
     "FitConfig": "graft.autofit:FitConfig",
     "find_lr": "graft.train.finetune:find_lr",

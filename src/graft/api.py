@@ -268,8 +268,12 @@ def _as_model(model: "str | Path | SavedModel") -> "SavedModel":
     return model if isinstance(model, SavedModel) else load(model)
 
 
-def evaluate(model: "str | Path | SavedModel", data: "str | Path | Dataset", **read_options: Any) -> dict[str, Any]:
+def evaluate(model: "str | Path | SavedModel", data: "str | Path | Dataset", task: str | None = None,
+             **read_options: Any) -> dict[str, Any]:
     """Accuracy, macro-F1, n, per-class metrics and confusion matrix on ``data``.
+
+    For a multi-task model, ``task`` names the task scored (default: the task whose classes cover
+    most of the data's classes, the earlier task on a tie); the result's ``task`` says which.
 
     Uses the data's test split when it has one, otherwise every labelled item. Classes are
     matched by name; items of classes the model does not know are counted and left out. Items
@@ -283,15 +287,36 @@ def evaluate(model: "str | Path | SavedModel", data: "str | Path | Dataset", **r
     _check_modality(model, ds)
     fingerprint = ds.fingerprint
     ds = ds.test if ds.has_split("test") else ds.select(np.arange(len(ds)))
-    labels, keep, unknown = _map_classes(ds, model.classes)
+    name, classes = _task_of(model, task, ds.classes)
+    labels, keep, unknown = _map_classes(ds, classes)
     if not keep.any():
-        raise UsageError(f"{ds.source}: none of its classes {ds.classes} are classes of the model {model.classes}")
-    proba = model.predict_proba([ds.items[i] for i in np.flatnonzero(keep)])
-    result = classification_metrics(labels[keep], proba, len(model.classes), model.classes, detailed=True)
+        raise UsageError(f"{ds.source}: none of its classes {ds.classes} are classes of the model"
+                         + (f"'s task {name!r}" if name else "") + f" {classes}")
+    proba = model.predict_proba([ds.items[i] for i in np.flatnonzero(keep)], **({"task": name} if name else {}))
+    result = classification_metrics(labels[keep], proba, len(classes), classes, detailed=True)
+    if name is not None:
+        result["task"] = name
     result["unknown_class_items"] = unknown
     result["skipped_files"] = len(ds.skipped)
     result |= _training_overlap(model, ds.select(np.flatnonzero(keep)), fingerprint)
     return result
+
+
+def _task_of(model: Any, task: str | None, data_classes: Sequence[str] | None = None) -> tuple[str | None, list[str]]:
+    """(task, its classes) that a call on ``model`` is about. Single-task models: (None, classes), and
+    no task may be named. Multi-task models: ``task``, else the task whose classes cover most of
+    ``data_classes`` (the earlier task on a tie), else the first (default) task."""
+    tasks = list(getattr(model, "tasks", None) or [])
+    if not tasks:
+        if task is not None:
+            raise UsageError(f"{getattr(model, 'path', None) or 'this model'} is a single-task model (classes "
+                             f"{model.classes}); leave out the task ({task!r})")
+        return None, list(model.classes)
+    if task is None and data_classes is not None:
+        known = set(data_classes)
+        task = max(tasks, key=lambda t: len(known & set(model.config.tasks[t]["classes"])))
+    name, classes, _ = model.task(task)
+    return name, classes
 
 
 def _check_modality(model: "SavedModel", ds: "Dataset") -> None:
@@ -325,8 +350,10 @@ def _map_classes(ds: "Dataset", model_classes: list[str]) -> tuple[np.ndarray, n
 
 
 def predict(model: "str | Path | SavedModel", inputs: Sequence[Any],
-            skipped: list[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+            skipped: list[tuple[str, str]] | None = None, task: str | None = None) -> list[dict[str, Any]]:
     """Label and class probabilities for each input (file paths, folders of files, or texts).
+
+    For a multi-task model, those of ``task`` (default: its first task); each row then names its ``task``.
 
     Files in a folder that the model cannot read (another kind of file, a corrupt image) are left
     out and, when ``skipped`` is a list, appended to it as ``(path, reason)``.
@@ -336,10 +363,11 @@ def predict(model: "str | Path | SavedModel", inputs: Sequence[Any],
             kind than the model's (a file path for a text model, a table for an image model).
     """
     model = _as_model(model)
+    name, classes = _task_of(model, task)
     items = expand_inputs(inputs, model.config.backbone.modality, skipped)
-    proba = model.predict_proba(items)
-    return [{"input": str(item), "label": model.classes[int(p.argmax())],
-             "probabilities": {c: float(v) for c, v in zip(model.classes, p)}} for item, p in zip(items, proba)]
+    proba = model.predict_proba(items, **({"task": name} if name else {}))
+    return [{"input": str(item), **({"task": name} if name else {}), "label": classes[int(p.argmax())],
+             "probabilities": {c: float(v) for c, v in zip(classes, p)}} for item, p in zip(items, proba)]
 
 
 _TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".txt", ".parquet", ".xlsx", ".npy"}

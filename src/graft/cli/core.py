@@ -124,15 +124,17 @@ def probe(
 @app.command("evaluate")
 def evaluate(model: Path = typer.Argument(..., help="Model directory."),
              data: Path = typer.Argument(..., help="Dataset folder or table (its test split, else everything)."),
+             task: Optional[str] = typer.Option(None, "--task", help="Multi-task models: the task to score (default: "
+                                                "the task whose classes match the data's)."),
              label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
              json_: bool = JSON) -> None:
     """Accuracy, macro-F1, per-class metrics and the confusion matrix of a model on data."""
     import graft
 
-    r = out.run(lambda: graft.evaluate(model, data, label_column=label_column, text_column=text_column))
+    r = out.run(lambda: graft.evaluate(model, data, task=task, label_column=label_column, text_column=text_column))
     if json_:
         return out.emit_json(r)
-    out.table(f"{model} on {data}", ["metric", "value"], [["accuracy", r["accuracy"]], ["macro-F1", r["macro_f1"]], ["n", r["n"]]])
+    out.table(f"{model} on {data}" + (f" (task {r['task']})" if r.get("task") else ""), ["metric", "value"], [["accuracy", r["accuracy"]], ["macro-F1", r["macro_f1"]], ["n", r["n"]]])
     out.table("per class", ["class", "precision", "recall", "F1", "support"],
               [[c, m["precision"], m["recall"], m["f1"], m["support"]] for c, m in r["per_class"].items()])
     out.echo("confusion matrix (rows: true, columns: predicted, in class order above):")
@@ -146,6 +148,8 @@ def evaluate(model: Path = typer.Argument(..., help="Model directory."),
 def predict(model: Path = typer.Argument(..., help="Model directory."),
             inputs: List[str] = typer.Argument(..., help="Files, folders of files, or texts."),
             out_file: Optional[Path] = typer.Option(None, "--out", help="Write a CSV: input, label, one column per class."),
+            task: Optional[str] = typer.Option(None, "--task", help="Multi-task models: the task to predict "
+                                               "(default: the model's first task)."),
             overwrite: bool = OVERWRITE,
             json_: bool = JSON) -> None:
     """Label and class probabilities for each input (a folder's files that are not inputs of the
@@ -156,9 +160,13 @@ def predict(model: Path = typer.Argument(..., help="Model directory."),
     if out_file:
         out.run(lambda: check_predictions_file(out_file, overwrite))
     skipped: list[tuple[str, str]] = []
-    rows = out.run(lambda: graft.predict(model, inputs, skipped=skipped))
+    loaded = out.run(lambda: graft.load(model))
+    rows = out.run(lambda: graft.predict(loaded, inputs, skipped=skipped, task=task))
     for path, reason in skipped:
         out.warn(f"skipped {path}: {reason}")
+    if task is None and len(getattr(loaded, "tasks", None) or []) > 1:
+        out.warn(f"note: {model} predicts tasks {', '.join(loaded.tasks)}; these are task {loaded.tasks[0]!r} "
+                 "(choose one with --task)")
     if out_file:
         out.run(lambda: write_predictions(rows, out_file))
     if json_:

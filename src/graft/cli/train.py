@@ -19,10 +19,15 @@ SCHEDULE_HELP = "lp-ft (probe, then fine-tune all at a low LR) | gradual (ULMFiT
 
 @app.command("finetune")
 def finetune(
-    data: Path = typer.Argument(..., help="Dataset folder or table file."),
+    data: List[Path] = typer.Argument(..., help="Dataset folder or table file (several, one per task, with --multi-task)."),
     out_dir: Path = typer.Option(..., "--out", help="Model directory to write."),
     backbone: str = BACKBONE, weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE,
     allow_download: bool = DOWNLOAD,
+    multi_task: bool = typer.Option(False, "--multi-task", help="One backbone shared by several tasks, one head per "
+                                    "DATA: batches mix the tasks, each task stops on its own validation metric, one "
+                                    "model predicts every task (predict/evaluate --task NAME)."),
+    task_names: Optional[str] = typer.Option(None, "--task-names", help="With --multi-task: comma-separated task "
+                                             "names, one per DATA in order (default: the folder or file names)."),
     schedule: str = typer.Option("lp-ft", "--schedule", help=SCHEDULE_HELP),
     option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="The schedule's own setting, KEY=VALUE "
                                                "(repeatable), e.g. frozen_groups=3 (lp-ft), freeze_epochs=2 (fastai)."),
@@ -46,24 +51,42 @@ def finetune(
     label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
     json_: bool = JSON,
 ) -> None:
-    """Fine-tune a pretrained backbone with a new head (resumable; validation every epoch)."""
+    """Fine-tune a pretrained backbone with a new head (resumable; validation every epoch); with
+    --multi-task, one backbone and a head per dataset."""
+    from graft.errors import UsageError
     from graft.train.config import TrainConfig
     from graft.train.finetune import finetune as run_finetune
+    from graft.train.multitask import finetune_multitask
 
     config = out.run(lambda: TrainConfig(
         schedule=schedule, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, augment=not no_augment, hflip=not no_flip,
         crop_scale=crop_scale, color_jitter=color_jitter, label_smoothing=label_smoothing, l2sp=l2sp,
         early_stopping=patience, lora=lora))
-    model = out.run(lambda: run_finetune(data, backbone, schedule, out=out_dir, config=config, weights=weights,
-                                         schedule_options=parse_options(option),
-                                         image_size=image_size, allow_download=allow_download, resume=resume,
-                                         progress=not json_, overwrite=overwrite,
-                                         label_column=label_column, text_column=text_column))
+    def train():
+        if task_names and not multi_task:
+            raise UsageError("--task-names names the tasks of --multi-task training; add --multi-task")
+        common = dict(out=out_dir, config=config, weights=weights, schedule_options=parse_options(option),
+                      image_size=image_size, allow_download=allow_download, resume=resume, progress=not json_,
+                      overwrite=overwrite, label_column=label_column, text_column=text_column)
+        if multi_task:
+            names = [n.strip() for n in task_names.split(",")] if task_names else None
+            return finetune_multitask(data, backbone, schedule, task_names=names, **common)
+        if len(data) > 1:
+            raise UsageError(f"{len(data)} datasets given: add --multi-task to train one model with a head per "
+                             "dataset, or give one dataset")
+        return run_finetune(data[0], backbone, schedule, **common)
+
+    model = out.run(train)
     settings = model.lineage.get("settings", {})
     metrics = model.lineage.get("metrics", {})
+    tasks = {t: r["metrics"] for t, r in model.lineage.get("tasks", {}).items()}
     if json_:
         return out.emit_json({"model": str(out_dir), "metrics": metrics, "best_epoch": settings.get("best_epoch"),
-                              "seconds": settings.get("seconds")})
+                              "seconds": settings.get("seconds"), **({"tasks": tasks} if tasks else {})})
+    if tasks:
+        return out.table(f"multi-task {schedule} fine-tuning of {backbone} → {out_dir} (best epoch on the tasks' "
+                         f"mean: {settings.get('best_epoch')})", ["task", "split", "accuracy", "macro-F1", "n"],
+                         [[t, *row] for t, m in tasks.items() for row in out.metrics_rows(m)])
     out.table(f"{schedule} fine-tuning of {backbone} → {out_dir} (best epoch {settings.get('best_epoch')})",
               ["split", "accuracy", "macro-F1", "n"], out.metrics_rows(metrics))
 

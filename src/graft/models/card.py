@@ -43,7 +43,7 @@ def render_card(config: ModelConfig, lineage: dict[str, Any]) -> str:
                     front += [f"    - type: {name}", f"      value: {values[name]:.4f}", f"      name: {split} {name}"]
     front.append("---")
     body = [
-        f"# {_base_model(config, parent)} → {len(config.classes)}-class classifier ({config.method})",
+        f"# {_base_model(config, parent)} → {_kind(config)} ({config.method})",
         "",
         f"Made with [graft](https://github.com/graft-ml/graft) by **{config.method}** on top of " + _start(config, parent),
         "",
@@ -57,7 +57,7 @@ def render_card(config: ModelConfig, lineage: dict[str, Any]) -> str:
         ]
     body += [
         "## Classes",
-        ", ".join(f"`{c}`" for c in config.classes),
+        *_class_lines(config),
         "",
         "## Training data",
         f"- source: `{data.get('source', 'unknown')}`",
@@ -161,6 +161,21 @@ def _chain_lines(chain: dict[str, Any] | None) -> list[str]:
     lines.append(f"| root | {root.get('kind', '?')}: `{root.get('backbone') or root.get('hub_id')}` | pretrained | — | — | "
                  f"weights: {root.get('license', 'unknown')} | — |")
     return lines
+
+
+def _kind(config: ModelConfig) -> str:
+    if not config.tasks:
+        return f"{len(config.classes)}-class classifier"
+    return "multi-task classifier (" + ", ".join(f"{t}: {len(v['classes'])} classes" for t, v in config.tasks.items()) + ")"
+
+
+def _class_lines(config: ModelConfig) -> list[str]:
+    """The classes; for a multi-task model each task's, and how to choose the task (the first is the default)."""
+    if not config.tasks:
+        return [", ".join(f"`{c}`" for c in config.classes)]
+    return [f"- task `{t}`{' (default)' if i == 0 else ''}: " + ", ".join(f"`{c}`" for c in v["classes"])
+            for i, (t, v) in enumerate(config.tasks.items())] + [
+        "", "Choose the task with `model.predict(items, task=NAME)` or `graft predict MODEL INPUT... --task NAME`."]
 
 
 def _task_metrics(tasks: dict[str, Any]) -> list[str]:

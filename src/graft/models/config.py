@@ -34,3 +34,6 @@ class ModelConfig:
     format_version: int = FORMAT_VERSION
     task: str = "classification"
     files: dict[str, str] = field(default_factory=dict)  # sha256 of every other file saving wrote
+    # multi-task models: task name → {"classes": [...], "prefix": "head.<task>."} (its head's tensors), in
+    # task order; the first is the default task, whose classes and head are also ``classes`` and ``head``
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -57,9 +57,12 @@ class SavedModel:
     def __init__(self, config: ModelConfig, head: LinearHead, lineage: dict[str, Any] | None = None,
                  backbone_state: dict[str, np.ndarray] | None = None, path: Path | None = None,
                  extra_files: dict[str, bytes] | None = None, reference: dict[str, np.ndarray] | None = None,
-                 lora_state: dict[str, np.ndarray] | None = None, training_items: np.ndarray | None = None) -> None:
+                 lora_state: dict[str, np.ndarray] | None = None, training_items: np.ndarray | None = None,
+                 heads: dict[str, LinearHead] | None = None) -> None:
         self.config = config
         self.head = head
+        # multi-task models: one head per task (config.tasks), the first also being ``head``
+        self.heads = heads or {}
         self.lineage = lineage or {}
         self.backbone_state = backbone_state
         self.path = path
@@ -73,6 +76,28 @@ class SavedModel:
     @property
     def classes(self) -> list[str]:
         return list(self.config.classes)
+
+    @property
+    def tasks(self) -> list[str]:
+        """The task names of a multi-task model, default task first ([] for a single-task model)."""
+        return list(self.config.tasks)
+
+    def task(self, name: str | None = None) -> tuple[str | None, list[str], LinearHead]:
+        """(task name, its classes, its head): ``name``, or the default task when None.
+
+        Raises:
+            UsageError: a task this model does not have, or any task for a single-task model.
+        """
+        if not self.config.tasks:
+            if name is not None:
+                raise UsageError(f"{self.path or 'this model'} is a single-task model (classes {self.classes}); "
+                                 f"leave out the task ({name!r})")
+            return None, self.classes, self.head
+        name = self.tasks[0] if name is None else name
+        if name not in self.config.tasks:
+            raise UsageError(f"{self.path or 'this model'} has no task {name!r}; its tasks are: "
+                             + ", ".join(f"{t} ({len(v['classes'])} classes)" for t, v in self.config.tasks.items()))
+        return name, list(self.config.tasks[name]["classes"]), self.heads[name]
 
     # --- persistence ------------------------------------------------------------------------
     def save(self, directory: str | Path, overwrite: bool = False) -> Path:
@@ -98,7 +123,9 @@ class SavedModel:
     def _write(self, folder: Path) -> None:
         from safetensors.numpy import save_file
 
-        tensors = self.head.to_tensors()
+        tensors = self.head.to_tensors() if not self.config.tasks else {}
+        for name, info in self.config.tasks.items():  # a multi-task model: head.<task>.* per task
+            tensors.update(self.heads[name].to_tensors(info["prefix"]))
         if self.backbone_state:
             tensors.update({f"backbone.{k}": np.ascontiguousarray(v) for k, v in self.backbone_state.items()})
         if self.lora_state:
@@ -145,7 +172,8 @@ class SavedModel:
         weights = _read_verified(path, WEIGHTS, config)
         try:
             tensors = load(weights)
-            head = LinearHead.from_tensors(tensors)
+            heads = {t: LinearHead.from_tensors(tensors, info["prefix"]) for t, info in config.tasks.items()}
+            head = heads[next(iter(heads))] if heads else LinearHead.from_tensors(tensors)
         except Exception as exc:  # missing file, SafetensorError, missing head tensors
             raise GraftError(f"{path / WEIGHTS}: cannot read the model's weights ({type(exc).__name__}: {exc}); "
                              "the folder is damaged or incomplete; save or train the model again") from exc
@@ -153,11 +181,14 @@ class SavedModel:
         lora_state = {k[len("lora."):]: v for k, v in tensors.items() if k.startswith("lora.")} or None
         lineage = json.loads((path / LINEAGE).read_text(encoding="utf-8")) if (path / LINEAGE).is_file() else {}
         _check_classes(config, head, tensors, path)
+        for name, info in config.tasks.items():
+            _check_classes(ModelConfig(info.get("classes"), config.backbone, config.method), heads[name], {}, path,
+                           f"task {name!r} ")
         reference = load(_read_verified(path, REFERENCE, config)) if (path / REFERENCE).is_file() else None
         seen = (load(_read_verified(path, TRAINING_ITEMS, config))["hashes"]
                 if (path / TRAINING_ITEMS).is_file() else None)
         return cls(config, head, lineage, backbone_state, path, reference=reference, lora_state=lora_state,
-                   training_items=seen)
+                   training_items=seen, heads=heads)
 
     # --- inference --------------------------------------------------------------------------
     def embed(self, items: Sequence[Any], batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -221,11 +252,13 @@ class SavedModel:
         adapters = state_sha256(self.lora_state)
         bb.key = hashlib.sha256(f"{bb.cache_key()}+lora-{adapters}".encode()).hexdigest()[:32]
 
-    def predict_proba(self, items: Sequence[Any], **kw: Any) -> np.ndarray:
-        return self.head.predict_proba(self.embed(items, **kw))
+    def predict_proba(self, items: Sequence[Any], task: str | None = None, **kw: Any) -> np.ndarray:
+        """Class probabilities (N, C); for a multi-task model those of ``task`` (default: the first)."""
+        return self.task(task)[2].predict_proba(self.embed(items, **kw))
 
-    def predict(self, items: Sequence[Any], **kw: Any) -> list[str]:
-        return [self.config.classes[i] for i in self.predict_proba(items, **kw).argmax(axis=1)]
+    def predict(self, items: Sequence[Any], task: str | None = None, **kw: Any) -> list[str]:
+        classes = self.task(task)[1]
+        return [classes[i] for i in self.predict_proba(items, task=task, **kw).argmax(axis=1)]
 
 
 def _check_source(ref: BackboneRef, path: Path | None) -> None:
@@ -309,18 +342,18 @@ def _read_verified(path: Path, name: str, config: ModelConfig) -> bytes:
     return data
 
 
-def _check_classes(config: ModelConfig, head: Any, tensors: dict[str, np.ndarray], path: Path) -> None:
-    """The class list must name each output of the head exactly once."""
+def _check_classes(config: ModelConfig, head: Any, tensors: dict[str, np.ndarray], path: Path, what: str = "") -> None:
+    """The class list must name each output of the head exactly once (``what``: which task's, if any)."""
     classes = config.classes
     if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
-        raise GraftError(f"{path / CONFIG}: 'classes' must be a non-empty list of class names, got {classes!r}")
+        raise GraftError(f"{path / CONFIG}: {what}'classes' must be a non-empty list of class names, got {classes!r}")
     duplicates = sorted({c for c in classes if classes.count(c) > 1})
     if duplicates:
-        raise GraftError(f"{path / CONFIG}: 'classes' names {duplicates} more than once; each output of the "
+        raise GraftError(f"{path / CONFIG}: {what}'classes' names {duplicates} more than once; each output of the "
                          "head needs its own name; restore config.json or save the model again")
     outputs = getattr(head, "n_classes", None)
     if outputs is None and "head.bias" in tensors:  # a head type without n_classes: its last bias
         outputs = len(tensors["head.bias"])
     if outputs is not None and outputs != len(classes):
-        raise GraftError(f"{path / CONFIG} lists {len(classes)} classes but the head in {WEIGHTS} has {outputs} "
+        raise GraftError(f"{path / CONFIG} {what}lists {len(classes)} classes but the head in {WEIGHTS} has {outputs} "
                          "outputs; the two files do not belong together; restore config.json or save the model again")

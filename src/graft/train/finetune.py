@@ -131,6 +131,11 @@ def finetune(
     from graft.train.config import TrainConfig
     from graft.train.schedules import SCHEDULES
 
+    if isinstance(data, (list, tuple)):
+        from graft.errors import UsageError
+
+        raise UsageError(f"finetune trains on one dataset, got {len(data)}; for one model with a head per dataset "
+                         "use graft.finetune_multitask (graft finetune ... --multi-task)")
     config = dataclasses.replace(config or TrainConfig(), schedule=schedule)
     entry = SCHEDULES.get(schedule)
     check_settings(backbone, schedule, schedule_options, image_size)

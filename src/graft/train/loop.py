@@ -52,6 +52,7 @@ class _State:
     history: list[dict[str, Any]] = field(default_factory=list)
     trained_from: int = 1 << 30  # lowest backbone group index trained so far (prefix caches below it stay valid)
     elapsed: float = 0.0
+    tasks: dict[str, Any] = field(default_factory=dict)  # multi-task runs: each task's early-stopping state
 
 
 class AuxObjective(nn.Module):
@@ -204,7 +205,7 @@ class Trainer:
     def _train_epoch(self, phase: Phase, within: int) -> float:
         start = self._start(phase)
         inputs = self._inputs(self.train_split, start, training=True)
-        order = self._shard(np.random.default_rng((self.config.seed, self.state.epoch)).permutation(len(self.train_split.items)))
+        order = self._shard(self._epoch_order())
         targets = self._target_batches(start) if self.aux is not None else None
         self.model.train_mode(phase.trainable)
         total_steps = phase.epochs * self.steps_per_epoch
@@ -217,8 +218,7 @@ class Trainer:
             with self._autocast():
                 y = labels[torch.from_numpy(idx)].to(device)
                 if targets is None:
-                    logits = self._forward(batch, inputs.start, start)
-                    loss = self.loss_fn(logits.float(), y)
+                    loss = self._loss(batch, inputs.start, start, y)
                 else:
                     loss = self._aux_step(batch, inputs.start, start, y, next(targets), self.state.epoch / self.total_epochs)
                 loss = loss + self.l2sp(self.model)
@@ -228,6 +228,14 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             losses.append(float(loss.detach()))
         return float(np.mean(losses)) if losses else float("nan")
+
+    def _epoch_order(self) -> np.ndarray:
+        """This epoch's training items (positions in the train split), in an order seeded by the epoch."""
+        return np.random.default_rng((self.config.seed, self.state.epoch)).permutation(len(self.train_split.items))
+
+    def _loss(self, batch: Any, given: int, start: int, y: torch.Tensor) -> torch.Tensor:
+        """The training loss of one batch (a multi-task trainer sums its tasks' heads here)."""
+        return self.loss_fn(self._forward(batch, given, start).float(), y)
 
     def _target_batches(self, start: int) -> Iterator[Any]:
         """Endless target batches (cycling through epochs of the target split). The inputs are
