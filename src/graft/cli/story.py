@@ -33,9 +33,8 @@ def lineage(model: Path = typer.Argument(..., help="Model folder (saved or expor
 def _hop_lines(i: int, hop: dict[str, Any]) -> list[str]:
     lines = [f"hop {i}  {hop.get('model') or 'this model'}" + (f" ({hop['status']})" if hop.get("status") else ""),
              f"    method {hop.get('method')}; relation to its parent: {hop.get('relation') or '-'}"]
-    datas = hop.get("task_data") or ({"": hop["data"]} if hop.get("data") else {})
-    for task, d in datas.items():
-        lines.append(f"    data {'(' + task + ') ' if task else ''}{d.get('source')}, fingerprint {d.get('fingerprint')}, "
+    for role, d in (hop.get("datasets") or {}).items():
+        lines.append(f"    data {'' if role == 'training' else '(' + role + ') '}{d.get('source')}, fingerprint {d.get('fingerprint')}, "
                      f"{d.get('splits')}; licence: {d.get('license')}")
     if hop.get("settings"):
         lines.append("    settings " + ", ".join(f"{k}={v}" for k, v in hop["settings"].items()))

@@ -151,7 +151,7 @@ def _chain_lines(chain: dict[str, Any] | None) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for i, hop in enumerate(chain["hops"]):
         model = "this model" if i == 0 else f"`{hop.get('model')}` ({hop.get('status')})"
-        datas = list((hop.get("task_data") or {}).values()) or ([hop["data"]] if hop.get("data") else [])
+        datas = list((hop.get("datasets") or {}).values())
         source = ", ".join(f"`{d.get('source')}`" for d in datas) or "—"
         licence = "; ".join(str(d.get("license")) for d in datas) or "—"
         scores = hop.get("metrics") or {}

@@ -255,10 +255,21 @@ def _hop(record: dict[str, Any], where: dict[str, Any]) -> tuple[dict[str, Any],
            "metrics": metrics_summary(record.get("metrics") or {}),
            "weights_license": record.get("weights_license") or parent.get("license"),
            "created": record.get("created")}
-    tasks = record.get("tasks") if isinstance(record.get("tasks"), dict) else {}
-    if any(isinstance(t, dict) and t.get("dataset") for t in tasks.values()):  # multi-task: each task's data
-        hop["task_data"] = {name: _data_view(t["dataset"]) for name, t in tasks.items() if t.get("dataset")}
+    hop["datasets"] = _datasets(record)
     return hop, parent
+
+
+def _datasets(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every dataset a model learnt from, by role: the training data (each task's, for a multi-task
+    model) and, for domain adaptation, the unlabelled target data it saw."""
+    tasks = record.get("tasks") if isinstance(record.get("tasks"), dict) else {}
+    out = {f"task {name}": _data_view(t["dataset"]) for name, t in tasks.items() if isinstance(t, dict) and t.get("dataset")}
+    if not out and record.get("dataset"):
+        out["training"] = _data_view(record["dataset"])
+    adaptation = record.get("adaptation") if isinstance(record.get("adaptation"), dict) else {}
+    if isinstance(adaptation.get("target"), dict) and adaptation["target"].get("source"):
+        out["adaptation target (unlabelled)"] = _data_view(adaptation["target"])
+    return out
 
 
 def _data_view(data: dict[str, Any]) -> dict[str, Any]:
@@ -339,10 +350,9 @@ def _licences(hops: list[dict[str, Any]], root: dict[str, Any]) -> list[dict[str
     items = [{"what": what.get(kind, f"weights of {root.get('backbone')}"), "license": licence,
               "restriction": None if kind in ("random", "features") else licence_restriction(licence), "hop": "root"}]
     for i, hop in reversed(list(enumerate(hops))):
-        named = hop.get("task_data") or ({"": hop["data"]} if hop.get("data") else {})
-        for task, data in named.items():
+        for role, data in (hop.get("datasets") or {}).items():
             lic = data.get("license") or UNKNOWN_DATA
-            label = f"training data {data.get('source')}" + (f" (task {task})" if task else "")
+            label = f"{'training data' if role == 'training' else role + ' data'} {data.get('source')}"
             items.append({"what": label, "license": lic, "restriction": licence_restriction(lic), "hop": i,
                           "from": data.get("license_from")})
     return items
