@@ -68,3 +68,15 @@ def test_a_budget_below_the_cheapest_arm_is_a_usage_error_naming_the_estimate(ct
 def test_budget_clock_and_estimates():
     budget = Budget(10, started=time.perf_counter() - 4)
     assert 5.9 < budget.left() <= 6.0 and budget.allows(5) and not budget.allows(7)
+
+
+def test_numeric_rows_are_fitted_with_the_probe_alone():
+    import graft
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(90, 4))
+    y = (x[:, 0] + 0.3 * rng.normal(size=90) > 0).astype(int)
+    ds = from_arrays(x, y, splits=["train"] * 60 + ["val"] * 15 + ["test"] * 15)
+    model, report = graft.fit(ds, config=FitConfig(trials=2))
+    assert [c["method"] for c in report["candidates"]] == ["probe"] and report["backbones"]["backbones"] == ["identity"]
+    assert report["candidates"][0]["test_accuracy"] >= 0.7 and model.predict_proba(x[:3]).shape == (3, 2)

@@ -82,7 +82,7 @@ class Arm:
     def extraction_cost(self, ctx: Context, backbone: str, view: str | None = None,
                         splits: tuple[str, ...] = ("train", "val", "test")) -> float:
         todo = ctx.items_to_extract(backbone, self.size, view, splits)
-        if not todo:
+        if not todo or ctx.ds.modality == "array":  # numeric rows need no network
             return 0.0
         per_item = ctx.budget.seconds_per_item(backbone, ctx.size_option(self.size), ctx.ds.items,
                                                weights=ctx.weights_for(backbone),

@@ -65,6 +65,9 @@ class Context:
         from graft.api import embed
         from graft.backbones.base import SOURCE_LOGITS
 
+        if self.ds.modality == "array":  # numeric rows are their own features
+            x = embed(self.ds, backbone)
+            return {s: x[self.ds.splits == s] for s in SPLITS}, False
         taps = self.tap_features(backbone, size)
         last = [t for t in taps["train"] if t != SOURCE_LOGITS][-1]
         sample = [self.ds.items[i] for i in np.flatnonzero(self.ds.splits == "train")[:4]]
@@ -79,6 +82,9 @@ class Context:
 
     def feature_dim(self, backbone: str) -> int:
         from graft.backbones import get_spec, is_registered
+
+        if self.ds.modality == "array":
+            return int(np.asarray(self.ds.items[0]).size)
 
         return int(get_spec(backbone).feature_dim) if is_registered(backbone) else 1024
 
