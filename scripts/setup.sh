@@ -14,6 +14,7 @@ APT_PACKAGES=(
   fonts-roboto-unhinted fonts-lato fonts-humor-sans fonts-comic-neue fonts-hack fonts-firacode fonts-inconsolata
   fonts-cantarell fonts-dkg-handwriting fonts-breip fonts-bwht fonts-dancingscript fonts-femkeklaver
   fonts-kaushanscript fonts-kristi
+  chromium
 )
 stamp="$VENV/.graft-setup-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 

@@ -63,6 +63,7 @@ _LAZY = {
     "ExportedModel": "graft.export.runtime:ExportedModel",
     "serve_models": "graft.serve.server:serve",
     "create_app": "graft.serve.app:create_app",
+    "report": "graft.report:report",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -361,7 +361,9 @@ def adapt(
     report["seconds"] = round(time.perf_counter() - started, 2)
     if out is not None:
         from graft.api import save_model
+        from graft.report import attach
 
+        attach(model, domains.source, out, eval_data=domains.target_eval)  # report.html, saved with the model
         report["model"] = str(save_model(model, out, domains.source, overwrite=overwrite))
     return model, report
 

@@ -13,6 +13,7 @@ import typer
 
 from graft.cli import output as out
 from graft.cli.app import DOWNLOAD, IMAGE_SIZE, JSON, LABEL_COLUMN, OVERWRITE, TEXT_COLUMN, WEIGHTS, app, parse_options
+from graft.cli.report import report_line
 
 DRIFT_EXIT_CODE = 3
 BACKBONE_OPT = typer.Option(None, "--backbone", "-b", help="Zoo name (see `graft models`); default mobilenet_v2, "
@@ -81,7 +82,7 @@ def _print_adapt(report: dict[str, Any]) -> None:
             [report["chosen"], report["target_eval"]["accuracy"], report["target_eval"]["macro_f1"], report["target_eval"]["n"]],
         ])
     out.echo(f"saved to {report.get('model')}  ({report['n_source']} source, {report['n_target']} target examples, "
-             f"{report['seconds']} s)")
+             f"{report['seconds']} s)" + (f"; report: {report_line(report['model'])}" if report.get("model") else ""))
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -251,6 +252,7 @@ def _print_drift(report: Any, readapted: dict[str, Any] | None, asked: bool) -> 
               [[s.name, s.reference_share, s.new_share, _num(s.mmd), _num(s.p_value)] for s in report.most_shifted_classes])
     if readapted:
         out.echo(f"re-adapted with {readapted['chosen']} from the {readapted['source']['kind']}: "
-                 f"{readapted['changed_predictions']:.1%} of new predictions changed; saved to {readapted.get('model')}")
+                 f"{readapted['changed_predictions']:.1%} of new predictions changed; saved to {readapted.get('model')}"
+                 + (f" (report: {report_line(readapted['model'])})" if readapted.get("model") else ""))
     elif asked:
         out.echo("no drift found: nothing re-adapted (use --force to re-adapt anyway)")

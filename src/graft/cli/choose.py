@@ -9,6 +9,7 @@ import typer
 
 from graft.cli import output as out
 from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, LABEL_COLUMN, OVERWRITE, TEXT_COLUMN, WEIGHTS, app
+from graft.cli.report import report_line
 
 SCORE_COLUMNS = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "hscore": "H", "regularized_hscore": "H (LW)",
                  "knn": "kNN acc", "linear": "probe acc"}
@@ -121,4 +122,4 @@ def verify(
     out.echo(f"verdict: {v.verdict.upper()}" + ("" if v.finetune_beats_probe else "  (flag: fine-tuning did not beat the probe)"))
     out.echo(v.summary)
     if v.model:
-        out.echo(f"saved the fine-tuned model to {v.model} (verdict in lineage.json and README.md)")
+        out.echo(f"saved the fine-tuned model to {v.model} (verdict in lineage.json and README.md; report: {report_line(v.model)})")

@@ -10,6 +10,7 @@ import typer
 
 from graft.cli import output as out
 from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, LABEL_COLUMN, OVERWRITE, TEXT_COLUMN, WEIGHTS, app, parse_options
+from graft.cli.report import report_line
 from graft.autofit.config import FitConfig
 
 FIT_DEFAULTS = FitConfig()
@@ -142,7 +143,7 @@ def fit(
     out.table(f"graft fit: {report['seconds']} s of {time_budget:g} s (* chosen)", COLUMNS, table_rows(report))
     out.echo(f"backbones: {report['backbones']['how']}: {', '.join(report['backbones']['backbones'])}")
     out.echo(f"chose {report['chosen']}: {report['reason']}")
-    out.echo(f"saved to {out_dir} (report: {out_dir / 'fit.json'})")
+    out.echo(f"saved to {out_dir} (arms: {out_dir / 'fit.json'}; report: {report_line(out_dir)})")
 
 
 class _FitDisplay:

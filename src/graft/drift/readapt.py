@@ -147,5 +147,8 @@ def readapt(model: "SavedModel | str", new_data: Any, out: str | Path | None = N
     report = {"method": method, "chosen": info["chosen"], "reason": info["reason"], "source": source,
               "n_new": len(new_ds), "changed_predictions": changed, "parent": lineage["parent"]}
     if out is not None:
+        from graft.report import attach
+
+        attach(new, None, out, eval_data=None)  # report.html with the drift check, saved with the model
         report["model"] = str(save_model(new, out, new_ds, overwrite=overwrite))
     return new, report

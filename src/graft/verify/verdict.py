@@ -181,6 +181,9 @@ def verify(
     if best.model is not None:
         best.model.lineage["verdict"] = verdict.to_dict()
         if out is not None:
+            from graft.report import attach
+
+            attach(best.model, ds, out)  # report.html, saved with the model (listed among its files)
             save_model(best.model, out, ds, overwrite=overwrite)
     for run in ft_runs + scratch_runs + probe_arm.runs:  # free the other models' weights
         if run is not best:
