@@ -56,7 +56,7 @@ def chain(tmp_path_factory) -> dict[str, Path]:
     third = _images(root / "third", 3, {"train": 6, "test": 3})
     graft.probe(first, zoo, out=root / "m1")
     graft.finetune(second, f"model:{root / 'm1'}", "full", out=root / "m2",
-                   config=TrainConfig(epochs=2, lr=1e-2, batch_size=8, early_stopping=0, augment=False))
+                   config=TrainConfig(epochs=1, lr=1e-2, batch_size=8, early_stopping=0, augment=False))
     graft.probe(third, f"model:{root / 'm2'}", out=root / "m3")
     return {"root": root, "first": first, "second": second, "third": third, "m1": root / "m1", "m2": root / "m2",
             "m3": root / "m3"}
@@ -73,7 +73,7 @@ def test_the_chain_reaches_the_root_with_data_method_settings_and_metrics_per_ho
     assert [h["model"] for h in hops] == [str(chain[m].absolute()) for m in ("m3", "m2", "m1")]
     assert all(h["status"] == "present" for h in hops)
     assert [h["data"]["fingerprint"] for h in hops] == [graft.read(chain[d]).fingerprint for d in ("third", "second", "first")]
-    assert hops[1]["settings"]["schedule"] == "full" and hops[1]["settings"]["epochs"] == 2
+    assert hops[1]["settings"]["schedule"] == "full" and hops[1]["settings"]["epochs"] == 1
     assert "chosen_C" in hops[0]["settings"] and "test" in hops[2]["metrics"]
     assert [h["relation"] for h in hops] == ["finetune"] * 3
     assert story["root"] == {"kind": "zoo", "backbone": "test_cnn_nc", "weights_sha256": "test-seed0", "license": NC_LICENCE}

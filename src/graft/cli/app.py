@@ -21,7 +21,8 @@ datasets_app = typer.Typer(help="Built-in datasets: list them, or write one out 
 app.add_typer(datasets_app, name="datasets")
 
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
-BACKBONE = typer.Option("mobilenet_v2", "--backbone", "-b", help="Zoo name (see `graft models`), timm:/torchvision:/hf:/st:/vectors: source, or an architecture name.")
+BACKBONE = typer.Option("mobilenet_v2", "--backbone", "-b", help="Zoo name (see `graft models`), timm:/torchvision:/hf:/st:/vectors: source, "
+                        "model:DIR (a saved graft model as the start), or an architecture name.")
 
 
 def _weights_arg(value: Any) -> Any:

@@ -350,6 +350,10 @@ def _licences(hops: list[dict[str, Any]], root: dict[str, Any]) -> list[dict[str
     items = [{"what": what.get(kind, f"weights of {root.get('backbone')}"), "license": licence,
               "restriction": None if kind in ("random", "features") else licence_restriction(licence), "hop": "root"}]
     for i, hop in reversed(list(enumerate(hops))):
+        own = hop.get("weights_license")
+        if own and own != licence and kind not in ("random", "features"):  # a hop that recorded another weights licence
+            items.append({"what": f"weights of {hop.get('model') or 'this model'}", "license": own,
+                          "restriction": licence_restriction(own), "hop": i})
         for role, data in (hop.get("datasets") or {}).items():
             lic = data.get("license") or UNKNOWN_DATA
             label = f"{'training data' if role == 'training' else role + ' data'} {data.get('source')}"
