@@ -69,8 +69,8 @@ def fit(
     ds = as_dataset(data, **read_options)
     _check_data(ds)
     ctx = Context(ds, config, budget, weights, allow_download, progress or _quiet)
-    backbones, picked = pick_backbones(ctx)
     sizes = pick_sizes(ctx)
+    backbones, picked = pick_backbones(ctx, sizes[0])
     ctx.main_backbone = backbones[0]
     ctx.study_base = _study_base(ctx, backbones, sizes)
     arms = plan_arms(ctx, backbones, sizes)
@@ -106,8 +106,9 @@ def _study_base(ctx: Context, backbones: list[str], sizes: list[int | None]) -> 
 # --- backbones and sizes ---------------------------------------------------------------------------
 
 
-def pick_backbones(ctx: Context) -> tuple[list[str], dict[str, Any]]:
-    """The backbones given, or the top of the offline zoo ranked by LogME on a sample of the data."""
+def pick_backbones(ctx: Context, size: int | None) -> tuple[list[str], dict[str, Any]]:
+    """The backbones given, or the top of the offline zoo ranked by LogME on a sample of the data
+    (at the starting input ``size``)."""
     config = ctx.config
     if config.backbones:
         return list(dict.fromkeys(config.backbones)), {"how": "given", "backbones": list(config.backbones)}
@@ -124,7 +125,6 @@ def pick_backbones(ctx: Context) -> tuple[list[str], dict[str, Any]]:
     start = time.perf_counter()
     ctx.notify({"event": "stage", "message": f"ranking {len(names)} offline {ctx.ds.modality} backbones by LogME "
                                              f"on {config.rank_sample} training items"})
-    size = pick_sizes(ctx)[0]
     result = rank_backbones(ctx.ds, names, sample=config.rank_sample, scores=("logme",), by="logme",
                             image_size=ctx.size_option(size), seed=config.seed)
     kept = result.ranking[: config.max_backbones]
@@ -144,9 +144,7 @@ def pick_sizes(ctx: Context) -> list[int | None]:
         return [int(s) for s in dict.fromkeys(ctx.config.image_sizes)]
     from graft.autofit.resolution import candidate_sizes, native_size
 
-    if not hasattr(ctx, "_native"):
-        ctx._native = native_size(ctx.ds.items)  # type: ignore[attr-defined]
-    return candidate_sizes(ctx._native)  # type: ignore[attr-defined, return-value]
+    return candidate_sizes(native_size(ctx.ds.items))  # type: ignore[return-value]
 
 
 # --- the arms ----------------------------------------------------------------------------------
