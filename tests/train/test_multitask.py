@@ -75,6 +75,19 @@ def test_shared_items_run_once_and_disjoint_items_keep_their_own_rows():
     assert both.labels.tolist() == [[0, -1], [1, 2], [-1, 3], [-1, 4]]
 
 
+def test_items_held_out_for_one_task_but_trained_by_another_are_reported(caplog):
+    from graft.train.multitask import _warn_overlap
+
+    def split(*hashes):
+        return Split(list(hashes), np.zeros(len(hashes)), list(hashes))
+
+    same = {"train": split("a", "b"), "val": split("c"), "test": split("d")}
+    _warn_overlap(["fine", "coarse"], {"fine": same, "coarse": same})
+    assert not caplog.records  # the same items with the same splits: nothing held out was trained on
+    _warn_overlap(["fine", "coarse"], {"fine": same, "coarse": {**same, "test": split("a", "d")}})
+    assert "1 item(s) of task coarse's test split train another task" in caplog.text
+
+
 def test_a_task_that_stops_improving_stops_training_while_the_other_goes_on(tasks, monkeypatch):
     trainer, _, _ = build_multitask_trainer(tasks, "test_cnn", _config(schedule="full", epochs=5, early_stopping=1))
     n_all = len(trainer._epoch_order())

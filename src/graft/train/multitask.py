@@ -125,13 +125,14 @@ def combine(parts: Sequence[Split]) -> Split:
 
 
 def _warn_overlap(names: list[str], parts: dict[str, dict[str, Split]]) -> None:
-    """An item that trains one task and is held out for another: the shared backbone has seen it."""
+    """An item that trains one task and is held out for another: the shared backbone has seen it.
+    (Tasks labelling the same items with the same splits, e.g. fine and coarse classes, warn of nothing.)"""
     for name in names:
-        trained = {h for other in names if other != name for s in ("train", "val") for h in parts[other][s].hashes}
+        trained = {h for other in names if other != name for h in parts[other]["train"].hashes}
         for split in ("val", "test"):
             n = sum(h in trained for h in parts[name][split].hashes)
             if n:
-                log.warning("%d item(s) of task %s's %s split train or validate another task: the shared backbone "
+                log.warning("%d item(s) of task %s's %s split train another task: the shared backbone "
                             "has seen them (with that task's labels), so %s's %s scores may be optimistic",
                             n, name, split, name, split)
 
@@ -390,45 +391,25 @@ def _package_multitask(datasets: dict[str, "Dataset"], names: list[str], backbon
                        test: dict[str, Any], parts: dict[str, dict[str, Split]]) -> "SavedModel":
     """The SavedModel: backbone state (or LoRA adapters) + one head per task; config.json's ``tasks``
     names each task's classes and tensors; lineage.json's ``tasks`` each task's data, metrics and epochs."""
-    from graft._config import to_dict
     from graft.api import _package, hash64
     from graft.backbones.weights import state_sha256
-    from graft.heads.linear import LinearHead
     from graft.models.lineage import dataset_record
     from graft.train.finetune import _history_json
-    from graft.train.schedules import SCHEDULES
 
-    model, dim = trainer.model, trainer.model.backbone.feature_dim
-    heads = {n: LinearHead(h.weight.detach().cpu().numpy().astype(np.float64),
-                           h.bias.detach().cpu().numpy().astype(np.float64), np.zeros(dim), np.ones(dim))
-             for n, h in zip(names, model.head)}
+    heads = _heads(trainer, names)
     val = result.best_metrics or {}
     per_task = {n: {s: _clean(m["tasks"][n]) for s, m in (("val", val), ("test", test)) if n in m.get("tasks", {})}
                 for n in names}
     metrics = {s: _clean(m) | {"mean_of_tasks": sorted(m["tasks"])} for s, m in (("val", val), ("test", test)) if m}
-    adapters = model.adapters() if config.lora else None
-    backbone_state = None
-    if adapters is None and (any(p["trainable"] for p in result.phases) or not SCHEDULES.get(config.schedule).pretrained):
-        backbone_state = {k: v.detach().cpu().numpy() for k, v in model.backbone.state_dict().items()}
+    backbone_state, adapters = _trained_weights(trainer.model, config, result)
     states = trainer.state.tasks
-    settings = {"train": to_dict(config), "schedule_options": schedule_options or {}, "phases": result.phases,
-                "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "seconds": round(result.seconds, 2), "multi_task": {
-                    "tasks": names, "interleave": "proportional to task size (one pass over the union of items)",
-                    "selection": "epoch best on the mean of the tasks' validation metric; per-task early stopping",
-                    "task_epochs": {n: {"best_epoch": states[n]["best_epoch"], "stopped_epoch": states[n]["stopped_epoch"]}
-                                    for n in names}}}
-    if adapters is not None:
-        from graft.train.lora import lora_summary
-
-        settings["lora"] = lora_summary(model)
     tasks_record = {n: {"classes": list(datasets[n].classes), "dataset": dataset_record(datasets[n]),
                         "metrics": per_task[n], "best_epoch": states[n]["best_epoch"],
                         "stopped_epoch": states[n]["stopped_epoch"]} for n in names}
-    first = datasets[names[0]]
-    saved = _package(first, backbone, weights, image_size, heads[names[0]], f"finetune:{config.schedule}", settings,
-                     metrics, head_config={"type": "linear", "dropout": config.dropout},
-                     backbone_state=backbone_state, tasks=tasks_record)
+    saved = _package(datasets[names[0]], backbone, weights, image_size, heads[names[0]], f"finetune:{config.schedule}",
+                     _settings(trainer, config, schedule_options, result), metrics,
+                     head_config={"type": "linear", "dropout": config.dropout}, backbone_state=backbone_state,
+                     tasks=tasks_record)
     saved.config.tasks = {n: {"classes": list(datasets[n].classes), "prefix": f"head.{n}."} for n in names}
     saved.heads = heads
     saved.lineage["dataset"] = _combined_record(datasets)
@@ -441,6 +422,46 @@ def _package_multitask(datasets: dict[str, "Dataset"], names: list[str], backbon
     saved.extra_files["history.json"] = _history_json(result.history)
     saved.reference = _reference(trainer, parts[names[0]])
     return saved
+
+
+def _heads(trainer: MultiTaskTrainer, names: list[str]) -> dict[str, Any]:
+    """Each task's trained head as the numpy ``LinearHead`` a saved model predicts with."""
+    from graft.heads.linear import LinearHead
+
+    dim = trainer.model.backbone.feature_dim
+    return {n: LinearHead(h.weight.detach().cpu().numpy().astype(np.float64),
+                          h.bias.detach().cpu().numpy().astype(np.float64), np.zeros(dim), np.ones(dim))
+            for n, h in zip(names, trainer.model.head)}
+
+
+def _trained_weights(model: Any, config: "TrainConfig", result: Any) -> tuple[dict[str, np.ndarray] | None, Any]:
+    """(backbone state when training changed it, LoRA adapters when they replace it), as ``finetune`` saves them."""
+    from graft.train.schedules import SCHEDULES
+
+    adapters = model.adapters() if config.lora else None
+    if adapters is None and (any(p["trainable"] for p in result.phases) or not SCHEDULES.get(config.schedule).pretrained):
+        return {k: v.detach().cpu().numpy() for k, v in model.backbone.state_dict().items()}, None
+    return None, adapters
+
+
+def _settings(trainer: MultiTaskTrainer, config: "TrainConfig", schedule_options: dict[str, Any] | None,
+              result: Any) -> dict[str, Any]:
+    """lineage.json's ``settings``: those of ``finetune``, plus how the tasks shared the training."""
+    from graft._config import to_dict
+
+    states = trainer.state.tasks
+    settings = {"train": to_dict(config), "schedule_options": schedule_options or {}, "phases": result.phases,
+                "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
+                "seconds": round(result.seconds, 2), "multi_task": {
+                    "tasks": trainer.names, "interleave": "proportional to task size (one pass over the union of items)",
+                    "selection": "epoch best on the mean of the tasks' validation metric; per-task early stopping",
+                    "task_epochs": {n: {"best_epoch": states[n]["best_epoch"], "stopped_epoch": states[n]["stopped_epoch"]}
+                                    for n in trainer.names}}}
+    if config.lora:
+        from graft.train.lora import lora_summary
+
+        settings["lora"] = lora_summary(trainer.model)
+    return settings
 
 
 def _combined_record(datasets: dict[str, "Dataset"]) -> dict[str, Any]:
