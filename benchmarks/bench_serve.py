@@ -10,7 +10,7 @@
 
 Each server gets an empty feature cache. Loops are bounded by the request counts.
 
-    nice python benchmarks/bench_serve.py [--requests 960] [--sequential 200] [--clients 16] [--backend torch|onnx]
+    nice python benchmarks/bench_serve.py [--requests 960] [--sequential 200] [--clients 16] [--backend torch|onnx] [--threads N]
 """
 
 from __future__ import annotations
@@ -45,12 +45,16 @@ def _free_port() -> int:
 class Server:
     """`graft serve` in a subprocess with its own empty feature cache."""
 
+    threads: str | None = None  # --threads for every server of the run
+
     def __init__(self, model: Path, backend: str, *options: str) -> None:
         self.port = _free_port()
         self.cache = tempfile.mkdtemp(prefix="graft-bench-serve-cache-")
         self.log = tempfile.TemporaryFile()
         cmd = [sys.executable, "-m", "graft.cli.main", "serve", str(model), "--port", str(self.port),
                "--backend", backend, "--max-body-mb", "1", *options]
+        if Server.threads:
+            cmd += ["--threads", Server.threads]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "GRAFT_CACHE": self.cache})
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -224,7 +228,9 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--max-latency-ms", type=float, default=10.0)
     parser.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    parser.add_argument("--threads", type=int, default=None, help="--threads of the servers (1 is robust on a busy host)")
     args = parser.parse_args()
+    Server.threads = str(args.threads) if args.threads else None
     os.environ.setdefault("GRAFT_CACHE", tempfile.mkdtemp(prefix="graft-bench-serve-prep-"))
     work = workspace("serve")
     data = graft.make_dataset("fashion_mnist", work / "fashion_mnist", per_class=args.per_class)
@@ -236,7 +242,7 @@ def main() -> None:
     ds = graft.read(data)
     files = [Path(p) for p in list(ds.test.items) + list(ds.train.items)]
     expected = dict(zip(files, graft.load(model).predict(files)))  # the Python API's answers
-    report = {"backend": args.backend, "image_size": args.image_size}
+    report = {"backend": args.backend, "image_size": args.image_size, "threads": args.threads}
 
     server = Server(model, args.backend, "--max-batch", "1")
     try:

@@ -177,6 +177,8 @@ def test_settings_and_model_list_are_checked(image_model, tmp_path):
         ServeSettings(max_batch=0)
     with pytest.raises(UsageError, match="--backend"):
         ServeSettings(backend="tf")
+    with pytest.raises(UsageError, match="--threads 0"):
+        ServeSettings(threads=0)
     with pytest.raises(UsageError, match="graft export"):
         create_app([image_model], ServeSettings(backend="onnx"))
     with pytest.raises(UsageError, match="no config.json"):

@@ -32,7 +32,7 @@ def _concurrent(port: int, bodies: list[dict], workers: int = 16) -> list:
 def test_concurrent_requests_are_batched_and_sigterm_finishes_requests_in_flight(image_model, tiny_images):
     files = sorted((tiny_images / "test").rglob("*.png"))
     port = free_port()
-    proc = start_server([image_model], port, "--max-batch", "16", "--max-latency-ms", "150")
+    proc = start_server([image_model], port, "--max-batch", "16", "--max-latency-ms", "150", "--threads", "1")
     try:
         wait_http_ready(port, proc)
         bodies = [_body([f]) for f in files] * 3

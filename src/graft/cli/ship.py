@@ -49,6 +49,7 @@ def serve(
     max_latency_ms: float = typer.Option(5.0, "--max-latency-ms", help="Longest wait for a batch to fill."),
     max_queue: int = typer.Option(256, "--max-queue", help="Waiting inputs per model before 503 + Retry-After."),
     max_body_mb: float = typer.Option(16.0, "--max-body-mb", help="Largest request body (413 above)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads per forward pass (default: PyTorch's / onnxruntime's own)."),
     int8: bool = typer.Option(False, "--int8", help="Run the int8 graph of exported folders (exported with --quantize)."),
     token: Optional[str] = typer.Option(None, "--token", envvar="GRAFT_SERVE_TOKEN", help="Require 'Authorization: Bearer TOKEN' on inference endpoints (or set GRAFT_SERVE_TOKEN)."),
 ) -> None:
@@ -57,6 +58,6 @@ def serve(
 
     settings = out.run(lambda: ServeSettings(backend=backend, max_batch=max_batch, max_latency_ms=max_latency_ms,  # type: ignore[arg-type]
                                              max_queue=max_queue, max_body_bytes=int(max_body_mb * 1024 * 1024), token=token,
-                                             int8=int8))
+                                             int8=int8, threads=threads))
     out.warn(f"serving {', '.join(str(m) for m in models)} on http://{host}:{port} (docs at /docs); Ctrl-C or SIGTERM stops")
     out.run(lambda: run(models, host=host, port=port, settings=settings))

@@ -135,7 +135,7 @@ def _is_export(path: Path) -> bool:
 async def _load_all(served: dict[str, Served], settings: ServeSettings, metrics: Metrics) -> None:
     for s in served.values():
         try:
-            model = s.source if not isinstance(s.source, (str, Path)) else await asyncio.to_thread(_load, Path(s.source), settings.int8)
+            model = s.source if not isinstance(s.source, (str, Path)) else await asyncio.to_thread(_load, Path(s.source), settings)
         except Exception as exc:  # a model that cannot load stays not-ready; the others still serve
             s.error = f"{type(exc).__name__}: {exc}"
             log.error("model %s failed to load: %s", s.name, s.error)
@@ -144,13 +144,17 @@ async def _load_all(served: dict[str, Served], settings: ServeSettings, metrics:
         log.info("model %s ready (%s, %d classes)", s.name, s.modality, len(s.classes))
 
 
-def _load(path: Path, int8: bool) -> Any:
+def _load(path: Path, settings: ServeSettings) -> Any:
     import graft
 
-    if int8 and _is_export(path):
+    if _is_export(path):
         from graft.export.runtime import ExportedModel
 
-        return ExportedModel.load(path, variant="int8")
+        return ExportedModel.load(path, variant="int8" if settings.int8 else "fp32", threads=settings.threads)
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)  # process-wide: every PyTorch model served here
     return graft.load(path)
 
 

@@ -21,6 +21,7 @@ class ServeSettings:
     token: str | None = field(default=None, metadata={"help": "bearer token required on inference endpoints"})
     retry_after_s: int = field(default=1, metadata={"help": "Retry-After seconds sent with a 503"})
     int8: bool = field(default=False, metadata={"help": "run the int8 graph of exported folders (graft export --quantize)"})
+    threads: int | None = field(default=None, metadata={"help": "threads per forward pass (PyTorch / onnxruntime), 1..256; None: their defaults"})
 
     def __post_init__(self) -> None:
         if self.backend not in ("torch", "onnx"):
@@ -35,5 +36,7 @@ class ServeSettings:
             raise UsageError(f"--max-body-mb: the limit must be at least 1 KiB, got {self.max_body_bytes} bytes")
         if self.max_inputs < 1:
             raise UsageError(f"max_inputs={self.max_inputs}: must be >= 1")
+        if self.threads is not None and not 1 <= self.threads <= 256:
+            raise UsageError(f"--threads {self.threads}: must be in 1..256")
         if self.token is not None and not self.token.strip():
             raise UsageError("--token is empty; give a non-empty token or leave it out")
