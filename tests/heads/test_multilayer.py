@@ -103,6 +103,18 @@ def test_saved_multilayer_model_predicts_evaluates_embeds_after_load(multilayer_
     assert loaded.reference["embeddings"].shape[1] == 20  # drift compares the same features
 
 
+def test_drift_compares_the_selected_features(multilayer_model, tiny_images: Path, tmp_path: Path):
+    from PIL import Image
+
+    model, out = multilayer_model
+    same = graft.check_drift(out, tiny_images / "test")
+    assert same.n_reference == 24 and not same.drifted  # the 24 training rows (6 of 30 went to val)
+    for i in range(12):  # grey noise: nothing like the red / green / blue training images
+        pixels = np.random.default_rng(i).integers(100, 156, (24, 24, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+    assert graft.check_drift(out, tmp_path).drifted
+
+
 def test_predict_extracts_only_the_selected_taps(tiny_images: Path, tmp_path: Path, monkeypatch):
     from graft.features import taps as taps_module
 
