@@ -37,12 +37,12 @@ def report_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def verified_model(report_data, tmp_path_factory) -> Path:
-    """A fine-tuned model saved by verify (two seeds, one epoch per phase): report.html written with it."""
+    """A fine-tuned model saved by verify (two seeds, two epochs): report.html written with it."""
     from graft.verify import verify
 
     out = tmp_path_factory.mktemp("report-verify") / "verified"
     verify(report_data, "test_cnn", seeds=2, budget=None, schedule="lp-ft", image_size=32,
-           config=TrainConfig(epochs=1, batch_size=8, early_stopping=0), out=out)
+           config=TrainConfig(epochs=2, batch_size=8, early_stopping=0), out=out)
     return out
 
 

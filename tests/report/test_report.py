@@ -113,7 +113,7 @@ def test_the_chain_names_the_parent_and_every_licence_and_reproduce_lists_each_h
     assert "unknown" in chain  # the tiny data carries no licence: said plainly
     reproduce = _section(page, "reproduce")
     assert reproduce.index("ancestor 1: probe") < reproduce.index("this model: adapt:self-train")  # root first
-    assert "made through the Python API (graft.adapt)" in reproduce
+    assert "made through the Python API (graft.readapt)" in reproduce
 
 
 def test_a_recorded_command_is_shown_with_the_executable_cut_to_graft():

@@ -60,6 +60,18 @@ def overview(model: "SavedModel") -> dict[str, Any]:
             "drift": ((lineage.get("adaptation") or {}).get("drift") or {}).get("severity")}
 
 
+def tasks(model: "SavedModel") -> list[list[Any]]:
+    """A multi-task model's tasks: name, classes and each split's accuracy / macro-F1 for that task."""
+    named = getattr(model.config, "tasks", None) or {}
+    metrics = model.lineage.get("metrics") or {}
+    rows = []
+    for name, task in named.items():
+        scores = {s: ((metrics.get(s) or {}).get("tasks") or {}).get(name) or {} for s in ("val", "test")}
+        rows.append([name, len(task.get("classes") or []), *(scores[s].get(k) for s in ("val", "test")
+                                                               for k in ("accuracy", "macro_f1"))])
+    return rows
+
+
 # --- data ------------------------------------------------------------------------------------------
 
 
@@ -245,10 +257,23 @@ def reproduce(model: "SavedModel") -> list[dict[str, Any]]:
     steps = []
     for depth, record in reversed(list(enumerate(records(model)))):
         data = record.get("dataset") if isinstance(record.get("dataset"), dict) else {}
-        steps.append({"hop": depth, "method": record.get("method"), "command": _portable(record.get("command")),
+        steps.append({"hop": depth, "method": record.get("method"), "maker": _maker(record),
+                      "command": _portable(record.get("command")),
                       "settings": record.get("settings") or {}, "source": data.get("source"),
                       "fingerprint": data.get("fingerprint"), "versions": record.get("versions") or {}})
     return steps
+
+
+def _maker(record: dict[str, Any]) -> str:
+    """The API function that made a hop, from what its record holds."""
+    method = str(record.get("method") or "?")
+    if "verdict" in record:
+        return "verify_transfer"
+    if "fit" in record:
+        return "fit"
+    if (record.get("adaptation") or {}).get("kind") == "re-adaptation after drift":
+        return "readapt"
+    return method.split(":")[0]
 
 
 def _portable(command: Any) -> str | None:

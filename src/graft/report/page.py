@@ -39,11 +39,13 @@ def pct(value: Any) -> str:
     return f"{value * 100:.1f}%" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], classes: Sequence[str] = ()) -> Raw:
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], classes: Sequence[str] = (), narrow: bool = False) -> Raw:
+    """A table whose cells are escaped (unless ``Raw``); ``narrow``: as wide as its content."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join(f"<tr{_cls(classes, i)}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
                    for i, row in enumerate(rows))
-    return Raw(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
+    kind = ' class="narrow"' if narrow else ""
+    return Raw(f'<div class="scroll"><table{kind}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
 
 
 def _cls(classes: Sequence[str], i: int) -> str:
@@ -98,11 +100,17 @@ def header(info: dict[str, Any]) -> Raw:
                f'<div class="cards">{html_cards}</div></header>')
 
 
-def data_section(d: dict[str, Any]) -> Raw:
-    parts = [table(["source", "modality", "fingerprint", "licence"],
+def data_section(d: dict[str, Any], tasks: list[list[Any]] = ()) -> Raw:
+    parts = []
+    if tasks:  # a multi-task model: one head per task on a shared backbone
+        parts.append(Raw("<h3>Tasks</h3>"))
+        parts.append(table(["task", "classes", "val acc", "val F1", "test acc", "test F1"],
+                           [[r[0], r[1], *(pct(v) for v in r[2:])] for r in tasks]))
+    parts += [table(["source", "modality", "fingerprint", "licence"],
                    [[d["source"] or "—", d["modality"] or "—", d["fingerprint"] or "—", d["license"] or "not recorded"]])]
     splits = d["splits"] or {}
-    parts.append(table(["split", "items"], [[s, n] for s, n in splits.items()] + [["total", sum(splits.values())]]))
+    parts.append(table(["split", "items"], [[s, n] for s, n in splits.items()] + [["total", sum(splits.values())]],
+                       narrow=True))
     if d["per_class"]:
         counts = d["per_class"]
         names = [s for s in ("train", "val", "test") if any(s in c for c in counts.values())]
@@ -188,7 +196,8 @@ def evaluation_section(ev: dict[str, Any]) -> Raw:
     parts = [para(f"{ev['from']}: {ev['n']} items, accuracy {pct(ev['accuracy'])}, macro-F1 {pct(ev['macro_f1'])}.")]
     if ev.get("note"):
         parts.append(para(ev["note"], "warn"))
-    parts.append(Raw('<div class="grid2">' + figure(plots.confusion(ev["confusion_matrix"], classes))
+    caption = "Rows: true class; columns: predicted; shade: share of the row" + ("; numbers: counts." if len(classes) <= 15 else ".")
+    parts.append(Raw('<div class="grid2">' + figure(plots.confusion(ev["confusion_matrix"], classes), caption)
                      + figure(plots.per_class_f1(per_class)) + "</div>"))
     rows = sorted(per_class.items(), key=lambda kv: kv[1]["f1"])
     parts.append(table(["class (worst F1 first)", "precision", "recall", "F1", "support"],
@@ -212,7 +221,9 @@ def verify_section(v: dict[str, Any] | None) -> Raw:
                          ", ".join(f"{'—' if r['seed'] is None else r['seed']}: {pct(r['test'])}" for r in v["arms"][name.split(" ")[0]]["runs"])]
                         for name, i in arms]))
     parts.append(para(f"Schedule {v['schedule']}: {v['selection'].get('how', '')}. Seeds {v['seeds']}, "
-                      f"{v['epochs']} epochs at most, budget {v.get('budget_seconds')} s per run, {v['n_test']} test items.",
+                      f"{v['epochs']} epochs at most, "
+                      + (f"{v['budget_seconds']:g} s per run, " if v.get("budget_seconds") else "no time limit per run, ")
+                      + f"{v['n_test']} test items.",
                       "muted"))
     return section("verify", "Did transfer help? (verify)", parts)
 
@@ -302,14 +313,13 @@ def reproduce_section(steps: list[dict[str, Any]]) -> Raw:
                   "fingerprint) with the same package versions; seeds are among the settings.")]
     for step in steps:
         who = "this model" if step["hop"] == 0 else f"ancestor {step['hop']}"
-        command = step["command"] or (f"# made through the Python API (graft.{(step['method'] or '?').split(':')[0]}); "
-                                      "its settings are below")
+        command = step["command"] or f"# made through the Python API (graft.{step['maker']}); its settings are below"
         parts.append(Raw(f"<h3>{esc(who)}: {esc(step['method'] or '?')}</h3>"))
         parts.append(Raw(f'<pre class="cmd"><code>{esc(command)}</code></pre>'))
         parts.append(para(f"data {step['source'] or '—'} · fingerprint {step['fingerprint'] or '—'}", "muted"))
         parts.append(details("Settings", code(pretty(step["settings"]))))
         if step["versions"]:
-            parts.append(details("Package versions", table(["package", "version"], list(step["versions"].items()))))
+            parts.append(details("Package versions", table(["package", "version"], list(step["versions"].items()), narrow=True)))
     return section("reproduce", "Reproduce", parts)
 
 
@@ -359,6 +369,7 @@ p{margin:.5rem 0}
 .callout ul{margin:.3rem 0 0 1.1rem;padding:0}
 .scroll{overflow-x:auto;margin:.6rem 0}
 table{border-collapse:collapse;width:100%;font-size:.86rem}
+table.narrow{width:auto;min-width:260px}
 th{text-align:left;color:var(--muted);font-weight:600;border-bottom:2px solid var(--line);padding:.35rem .6rem;white-space:nowrap}
 td{border-bottom:1px solid var(--line);padding:.35rem .6rem;vertical-align:top;word-break:break-word}
 tr.hi td{background:#eff6ff;font-weight:600}

@@ -51,9 +51,9 @@ def to_svg(fig: "Figure", salt: str) -> str:
     return text.replace("<svg ", '<svg class="plot" role="img" ', 1)
 
 
-def _short(name: str) -> str:
+def _short(name: str, limit: int = MAX_LABEL) -> str:
     name = " ".join(str(name).split())
-    return name if len(name) <= MAX_LABEL else name[: MAX_LABEL - 1] + "…"
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def styled(draw: Any) -> Any:
@@ -144,6 +144,7 @@ def learning_curves(history: list[dict[str, Any]], salt: str = "curves") -> str:
                 ax.axvline(i + 0.5, color=MUTED, ls=":", lw=1)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, len(history) + 0.5)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     loss_ax.set_title("Loss", loc="left")
@@ -166,8 +167,10 @@ def confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], salt: str
     counts = np.asarray(matrix, dtype=float)
     n = len(classes)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    side = min(max(3.2, 0.42 * n + 1.6), 9.0)
-    fig = _figure(side, side)
+    labels = [_short(c, 18) for c in classes] if n <= 40 else [""] * n
+    room = 0.075 * max((len(x) for x in labels), default=0)  # inches the tick labels take
+    side = min(max(2.6, 0.4 * n + 1.2), 8.0)
+    fig = _figure(side + room + 0.4, side + 0.75 * room + 0.4)
     ax = fig.add_subplot()
     ax.pcolormesh(np.arange(n + 1) - 0.5, np.arange(n + 1) - 0.5, rates, cmap="Blues", vmin=0, vmax=1,
                   edgecolors="white", linewidth=0.5)
@@ -175,12 +178,13 @@ def confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], salt: str
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_aspect("equal")
     ax.grid(False)
-    labels = [_short(c) for c in classes] if n <= 40 else [""] * n
-    ax.set_xticks(np.arange(n), labels, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
+    turn = n > 4 or max((len(x) for x in labels), default=0) > 8
+    ax.set_xticks(np.arange(n), labels, rotation=40 if turn else 0, ha="right" if turn else "center",
+                  rotation_mode="anchor")
     ax.set_yticks(np.arange(n), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("Confusion matrix (shade: share of the row)", loc="left")
+    ax.set_title("Confusion matrix", loc="left")
     if n <= 15:
         for i in range(n):
             for j in range(n):

@@ -83,7 +83,7 @@ def render(model: "SavedModel", data: "Dataset | None" = None, name: str | None 
     adaptation = F.adaptation(model)
     held_out = not isinstance(eval_data, str)
     evaluation = _evaluation(model, data if not held_out else eval_data, held_out)  # type: ignore[arg-type]
-    body = [P.header(info), P.data_section(F.data_facts(model, data)), P.rank_section(F.rank_facts(model)),
+    body = [P.header(info), P.data_section(F.data_facts(model, data), F.tasks(model)), P.rank_section(F.rank_facts(model)),
             P.fit_section(F.fit_facts(model)),
             P.training_section(F.history(model), model.lineage.get("settings") or {}),
             P.evaluation_section(evaluation), P.verify_section(F.verdict(model)),
@@ -144,6 +144,8 @@ def _list_in_config(model_dir: Path, data: bytes) -> None:
     from graft.models.saved import CONFIG
 
     raw = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
+    if not raw.get("files"):  # saved before checksums: listing one file would make the others look foreign
+        return
     raw["files"] = dict(sorted({**(raw.get("files") or {}), REPORT: hashlib.sha256(data).hexdigest()}.items()))
     write_json(model_dir / CONFIG, raw)
 
