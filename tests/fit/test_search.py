@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from graft.data import from_arrays
-from graft.errors import UsageError
 from graft.autofit import FitConfig
 from graft.autofit.arms import Arm, Outcome
 from graft.autofit.budget import Budget
@@ -60,9 +59,11 @@ def test_optional_arms_run_by_expected_gain_per_second_and_stop_when_validation_
     assert not arms[1].ran and "saturated" in next(r["skipped"] for r in rows if r["method"] == "lp-ft")
 
 
-def test_a_budget_below_the_cheapest_arm_is_a_usage_error_naming_the_estimate(ctx):
-    with pytest.raises(UsageError, match="less than the cheapest arm"):
-        search(ctx, [FakeArm("probe", "probe", 1e6, 0.6)])
+def test_a_budget_below_the_first_arm_still_returns_a_model_and_says_it_overran(ctx):
+    arms = [FakeArm("probe", "probe", 1e6, 0.6), FakeArm("multilayer", "multilayer", 1e6, 0.7)]
+    rows, outcomes = search(ctx, arms)
+    assert list(outcomes) == ["probe"] and "over the time budget" in rows[0]["note"]
+    assert "left of the time budget" in rows[1]["skipped"]
 
 
 def test_budget_clock_and_estimates():

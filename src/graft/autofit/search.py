@@ -240,14 +240,15 @@ def _overrun(ctx: Context, arm: Arm) -> str | None:
 def _try(ctx: Context, arm: Arm, candidates: list[dict[str, Any]], outcomes: dict[str, Outcome],
          first: bool = False) -> None:
     estimate = _estimate(ctx, arm)
-    if not ctx.budget.allows(estimate):
-        if first:
-            raise UsageError(f"--time-budget {ctx.config.time_budget:g} s is less than the cheapest arm's estimated "
-                             f"cost ({arm.name}: {estimate:.0f} s on this machine, {ctx.budget.elapsed():.0f} s already "
-                             "spent choosing backbones); raise the budget")
+    over = not ctx.budget.allows(estimate)
+    if over and not first:
         _skipped(ctx, arm, f"estimated {estimate:.0f} s, more than the {max(ctx.budget.left(), 0):.0f} s left of "
                            "the time budget", candidates)
         return
+    if over:  # fit must return a model: the first arm runs, and the report says it overran
+        log.warning("%s: estimated %.0f s with %.0f s of the budget left; it runs anyway (the first arm)",
+                    arm.name, estimate, ctx.budget.left())
+    left = ctx.budget.left()
     ctx.notify({"event": "arm", "status": "start", "arm": arm.name, "kind": arm.kind, "estimate": round(estimate, 1)})
     try:
         outcome = arm.run(ctx)
@@ -256,8 +257,11 @@ def _try(ctx: Context, arm: Arm, candidates: list[dict[str, Any]], outcomes: dic
         _skipped(ctx, arm, f"failed: {exc}", candidates)
         return
     outcome.row["estimate_seconds"] = round(estimate, 1)
+    if over:
+        outcome.row["note"] = (f"over the time budget: estimated {estimate:.0f} s with {max(left, 0):.0f} s left; the "
+                               "first arm runs regardless so that fit returns a model (raise --time-budget)")
     if outcome.build is None:
-        outcome.row["note"] = "scored only: a saved model holds one backbone, so this arm cannot be shipped yet"
+        outcome.row["note"] = outcome.row.get("note", "") +  "scored only: a saved model holds one backbone, so this arm cannot be shipped yet"
     candidates.append(outcome.row)
     outcomes[arm.name] = outcome
     ctx.notify({"event": "arm", "status": "done", **outcome.row})
