@@ -95,16 +95,16 @@ def extract(backbone: "Backbone", items: Sequence[Any], batch_size: int = 64, nu
     device = torch.device(device or "cpu")
     backbone.eval().to(device)
     bar = _progress(len(items), progress, f"embedding with {backbone.spec.name}")
-    with torch.inference_mode():
-        for batch in iterate_batches(backbone, items, batch_size, num_workers, view):
+    for batch in iterate_batches(backbone, items, batch_size, num_workers, view):
+        with torch.inference_mode():  # not across the yield: the caller's grad mode stays its own
             batch = backbone.move_batch(batch, device)
             if stop_group is None:
                 out = backbone.forward_features(batch)
             else:
                 out = backbone.run_groups(batch, 0, stop_group)
             out = out.float().cpu().numpy()
-            bar.update(len(out))
-            yield out
+        bar.update(len(out))
+        yield out
     bar.close()
 
 

@@ -232,12 +232,14 @@ def iterate_taps(backbone: "Backbone", items: Sequence[Any], taps: Sequence[str]
     device = torch.device(device or "cpu")
     backbone.eval().to(device)
     bar = _progress(len(items), progress, f"multi-layer features with {backbone.spec.name}")
-    with torch.inference_mode():
-        for batch in iterate_batches(backbone, items, batch_size, num_workers, view):
+    for batch in iterate_batches(backbone, items, batch_size, num_workers, view):
+        # inference mode only around the computation, never across a yield: a consumer that
+        # interleaves several of these generators (zip over views) would otherwise leave it on
+        with torch.inference_mode():
             outputs = run_taps(backbone, backbone.move_batch(batch, device), taps, pooling, max_tap_width)
             chunk = {t: v.cpu().numpy() for t, v in outputs.items()}
-            bar.update(len(next(iter(chunk.values()))))
-            yield chunk
+        bar.update(len(next(iter(chunk.values()))))
+        yield chunk
     bar.close()
 
 
