@@ -199,3 +199,33 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tasks, tmp_path)
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_allclose(a[key], b[key], atol=1e-6, err_msg=key)
+
+
+def test_text_tasks_with_lora_save_adapters_and_a_head_per_task(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("peft")
+    texts = ["apple banana cherry", "ripe mango and pear", "fresh apple pie", "pear and plum jam mango",
+             "engine wheel gearbox", "diesel engine and turbo", "gearbox oil change", "turbo engine racing car"] * 2
+    words = sorted({w for t in texts for w in t.split()})
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    transformers.BertTokenizer(str(bert / "vocab.txt")).save_pretrained(str(bert))
+    torch.manual_seed(0)
+    transformers.BertModel(transformers.BertConfig(
+        vocab_size=5 + len(words), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=32)).save_pretrained(str(bert))
+    splits = np.array(["train"] * 8 + ["val"] * 8, dtype=object)
+    topic = Dataset(texts, np.array([0] * 4 + [1] * 4 + [0] * 4 + [1] * 4), ["fruit", "cars"], "text", splits,
+                    source="topic")
+    length = Dataset(texts, np.array([int(len(t.split()) > 3) for t in texts]), ["short", "long"], "text",
+                     splits.copy(), source="length")
+    out = tmp_path / "m"
+    finetune_multitask([topic, length], f"hf:{bert}", "full", task_names=["topic", "length"], out=out,
+                       config=_config(epochs=1, batch_size=4, lora=2))
+    tensors = load_file(str(out / "model.safetensors"))
+    assert any(k.startswith("lora.") for k in tensors) and not any(k.startswith("backbone.") for k in tensors)
+    assert {"head.topic.weight", "head.length.weight"} <= set(tensors)
+    loaded = graft.load(out)
+    assert loaded.predict(["apple banana cherry"], task="length")[0] in {"short", "long"}
+    assert loaded.predict(["apple banana cherry"], task="topic")[0] in {"fruit", "cars"}
