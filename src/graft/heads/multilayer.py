@@ -228,25 +228,7 @@ def fit_multilayer(train: dict[str, np.ndarray], y_train: np.ndarray, val: dict[
     probe = config.probe_config()
     grid = (config.C,) if config.C is not None else config.C_grid
     keeps = (config.keep,) if config.keep is not None else config.keep_grid
-    search: list[dict[str, float]] = []
-    candidates: list[tuple] = []  # (acc, -loss, -keep, C, keep, columns, head, n_iter)
-
-    def consider(keep: float, columns: np.ndarray, C: float) -> LinearHead:
-        head, n_iter = _fit_one(x_train[:, columns], y_rows, C, probe, n_classes)
-        acc, loss = _scores(head, x_val[:, columns], y_val) if has_val else (0.0, 0.0)
-        search.append({"keep": keep, "C": C, "columns": int(len(columns)), "val_accuracy": acc, "val_log_loss": loss})
-        candidates.append((acc, -loss, -keep, C, keep, columns, head, n_iter))
-        return head
-
-    all_columns = np.arange(x_train.shape[1])
-    # the full fit at each C; the best one's weights rank the columns (the group norm over classes)
-    full = {C: consider(1.0, all_columns, C) for C in grid}
-    ranking_C = max(candidates, key=lambda c: c[:2])[3]
-    relevance = np.linalg.norm(full[ranking_C].weight, axis=0)
-    for keep in sorted(k for k in keeps if k < 1.0):
-        columns = _top_columns(relevance, keep)
-        for C in (grid if has_val else grid[:1]):
-            consider(keep, columns, C)
+    candidates, search = _search(x_train, y_rows, x_val, y_val if has_val else None, grid, keeps, probe, n_classes)
     allowed = [c for c in candidates if c[4] in keeps] or candidates
     # without validation there is nothing to choose on: the largest kept fraction, first C
     best = max(allowed, key=lambda c: c[:3]) if has_val else max(allowed, key=lambda c: c[4])
@@ -264,9 +246,39 @@ def fit_multilayer(train: dict[str, np.ndarray], y_train: np.ndarray, val: dict[
             head, n_iter = _fit_one(np.vstack([x_train[:, columns], val_x]), np.concatenate([y_rows, val_y]),
                                     C, probe, n_classes)
     log.info("multi-layer probe: keep=%s (%d of %d columns, %d taps), C=%s, tta=%s", keep, len(columns),
-             len(all_columns), len(selection.columns), C, selection.tta_views)
+             x_train.shape[1], len(selection.columns), C, selection.tta_views)
     return MultiLayerResult(head=head, selection=selection, C=float(C), keep=float(keep), val_metrics=val_metrics,
                             search=search, n_iter=n_iter)
+
+
+def _search(x_train: np.ndarray, y_rows: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
+            grid: tuple[float, ...], keeps: tuple[float, ...], probe: ProbeConfig,
+            n_classes: int) -> tuple[list[tuple], list[dict[str, float]]]:
+    """Fit every column at each C; rank columns by the best full fit's weight norms over the
+    classes (the group norm Head2Toe's group lasso shrinks); fit the top fractions at each C.
+
+    Returns candidates ``(acc, -loss, -keep, C, keep, columns, head, n_iter)`` and the search rows.
+    """
+    search: list[dict[str, float]] = []
+    candidates: list[tuple] = []
+
+    def consider(keep: float, columns: np.ndarray, C: float) -> LinearHead:
+        x = x_train if len(columns) == x_train.shape[1] else x_train[:, columns]
+        head, n_iter = _fit_one(x, y_rows, C, probe, n_classes)
+        acc, loss = _scores(head, x_val[:, columns], y_val) if y_val is not None else (0.0, 0.0)
+        search.append({"keep": keep, "C": C, "columns": int(len(columns)), "val_accuracy": acc, "val_log_loss": loss})
+        candidates.append((acc, -loss, -keep, C, keep, columns, head, n_iter))
+        return head
+
+    all_columns = np.arange(x_train.shape[1])
+    full = {C: consider(1.0, all_columns, C) for C in grid}
+    ranking_C = max(candidates, key=lambda c: c[:2])[3]
+    relevance = np.linalg.norm(full[ranking_C].weight, axis=0)
+    for keep in sorted(k for k in keeps if k < 1.0):
+        columns = _top_columns(relevance, keep)
+        for C in (grid if y_val is not None else grid[:1]):
+            consider(keep, columns, C)
+    return candidates, search
 
 
 def _has_views(views: list[str], given: dict[str, dict[str, np.ndarray]] | None) -> bool:
