@@ -72,6 +72,16 @@ class ExportedModel:
         """The graph on ready-made input arrays → (B, C) float32 probabilities."""
         return self._session.run(None, arrays)[0]
 
+    def warm_up(self, batch: int) -> None:
+        """One pass on a batch of ``batch`` dummy inputs (token sequences at their longest), so that
+        onnxruntime's memory arena reaches its working size before traffic instead of during it."""
+        sizes = {"batch": batch, "sequence": int(self.info["preprocess"].get("max_tokens", 16))}
+        arrays = {}
+        for spec in self.inputs:
+            shape = [sizes.get(d, 1) if isinstance(d, str) else d for d in spec["shape"]]
+            arrays[spec["name"]] = (np.zeros(shape, np.float32) if spec["datatype"] == "FP32" else np.ones(shape, np.int64))
+        self.run(arrays)
+
     def predict_proba(self, items: Sequence[Any], batch_size: int = 32, **_: Any) -> np.ndarray:
         """Class probabilities (N, C) for raw items (paths, PIL images, arrays, texts)."""
         items = list(items)

@@ -150,7 +150,9 @@ def _load(path: Path, settings: ServeSettings) -> Any:
     if _is_export(path):
         from graft.export.runtime import ExportedModel
 
-        return ExportedModel.load(path, variant="int8" if settings.int8 else "fp32", threads=settings.threads)
+        model = ExportedModel.load(path, variant="int8" if settings.int8 else "fp32", threads=settings.threads)
+        model.warm_up(settings.max_batch)  # ready means warm: the arena does not grow under the first load
+        return model
     if settings.threads:
         import torch
 
