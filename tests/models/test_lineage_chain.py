@@ -164,3 +164,19 @@ def test_dataset_licences_come_from_the_folder_or_are_unknown(tmp_path):
     table.write_text("text,label\n")
     found = dataset_licence(table)
     assert found["license"] == "MIT (Expat)" and "fashion_mnist" in found["license_from"]
+
+
+def test_every_dataset_of_a_hop_counts_each_task_and_the_adaptation_target():
+    zoo = {"kind": "zoo", "backbone": "test_cnn", "weights_sha256": "test-seed0", "license": "Apache-2.0"}
+    multi = {"parent": zoo, "method": "finetune:lp-ft", "dataset": {"source": "/a + /b", "fingerprint": "ab"},
+             "tasks": {"colour": {"dataset": {"source": "/a", "fingerprint": "a", "license": "CC BY 4.0"}},
+                       "warmth": {"dataset": {"source": "/b", "fingerprint": "b", "license": "CC-BY-NC-4.0"}}}}
+    story = lineage_chain(multi)
+    assert [(i["what"], i["license"]) for i in story["licences"][1:]] == [("task colour data /a", "CC BY 4.0"),
+                                                                           ("task warmth data /b", "CC-BY-NC-4.0")]
+    assert [i["restriction"] for i in story["restrictions"]] == ["non-commercial"]
+    adapted = {"parent": zoo, "method": "adapt:coral", "dataset": {"source": "/s", "fingerprint": "s", "license": "MIT"},
+               "adaptation": {"target": {"source": "/t", "fingerprint": "t", "license": "unknown (user data)"}}}
+    story = lineage_chain(adapted)
+    assert {i["what"]: i["restriction"] for i in story["licences"][1:]} == {
+        "training data /s": None, "adaptation target (unlabelled) data /t": "unknown"}
