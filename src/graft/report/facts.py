@@ -53,7 +53,8 @@ def overview(model: "SavedModel") -> dict[str, Any]:
     headline = next((metrics[s] for s in ("test", "target_eval", "val") if isinstance(metrics.get(s), dict)), None)
     split = next((s for s in ("test", "target_eval", "val") if isinstance(metrics.get(s), dict)), None)
     return {"name": Path(model.path).name if model.path else "model", "path": str(model.path or ""),
-            "method": model.config.method, "backbone": ref.name, "license": ref.license, "modality": ref.modality,
+            "method": model.config.method + (" (multi-layer head)" if model.config.head.get("type") == "multilayer" else ""),
+            "backbone": ref.name, "license": ref.license, "modality": ref.modality,
             "classes": list(model.classes), "created": lineage.get("created"),
             "graft": (lineage.get("versions") or {}).get("graft"), "headline": headline, "headline_split": split,
             "verdict": (lineage.get("verdict") or {}).get("verdict"),

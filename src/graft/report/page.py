@@ -31,7 +31,9 @@ def num(value: Any, digits: int = 4) -> str:
     if isinstance(value, bool) or value is None:
         return "—" if value is None else str(value)
     if isinstance(value, (int, float)):
-        return "—" if isinstance(value, float) and math.isnan(value) else (f"{value:.{digits}g}" if isinstance(value, float) else str(value))
+        if isinstance(value, float):
+            return "—" if math.isnan(value) else f"{value:.{digits}g}"
+        return str(value)
     return str(value)
 
 
@@ -197,8 +199,9 @@ def evaluation_section(ev: dict[str, Any]) -> Raw:
     if ev.get("note"):
         parts.append(para(ev["note"], "warn"))
     caption = "Rows: true class; columns: predicted; shade: share of the row" + ("; numbers: counts." if len(classes) <= 15 else ".")
-    parts.append(Raw('<div class="grid2">' + figure(plots.confusion(ev["confusion_matrix"], classes), caption)
-                     + figure(plots.per_class_f1(per_class)) + "</div>"))
+    plots_html = figure(plots.confusion(ev["confusion_matrix"], classes), caption) + figure(plots.per_class_f1(per_class))
+    # side by side while the matrix is small; a larger one gets the page's width
+    parts.append(Raw(f'<div class="grid2">{plots_html}</div>' if len(classes) <= 6 else plots_html))
     rows = sorted(per_class.items(), key=lambda kv: kv[1]["f1"])
     parts.append(table(["class (worst F1 first)", "precision", "recall", "F1", "support"],
                        [[c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]] for c, m in rows]))
@@ -218,7 +221,7 @@ def verify_section(v: dict[str, Any] | None) -> Raw:
              figure(plots.intervals(arms, gains, v["metric"], v["confidence"]))]
     parts.append(table(["arm", "mean", "interval", "runs (seed: test)"],
                        [[name, pct(i["mean"]), f"{pct(i['low'])} – {pct(i['high'])}",
-                         ", ".join(f"{'—' if r['seed'] is None else r['seed']}: {pct(r['test'])}" for r in v["arms"][name.split(" ")[0]]["runs"])]
+                         _runs(v["arms"][name.split(" ")[0]]["runs"])]
                         for name, i in arms]))
     parts.append(para(f"Schedule {v['schedule']}: {v['selection'].get('how', '')}. Seeds {v['seeds']}, "
                       f"{v['epochs']} epochs at most, "
@@ -226,6 +229,10 @@ def verify_section(v: dict[str, Any] | None) -> Raw:
                       + f"{v['n_test']} test items.",
                       "muted"))
     return section("verify", "Did transfer help? (verify)", parts)
+
+
+def _runs(runs: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{'—' if r['seed'] is None else r['seed']}: {pct(r['test'])}" for r in runs)
 
 
 def adaptation_section(a: dict[str, Any] | None) -> Raw:
@@ -282,7 +289,8 @@ def chain_section(view: dict[str, Any]) -> Raw:
     items = [_hop_html(i, hop) for i, hop in enumerate(view.get("hops") or [])]
     root = view.get("root") or {}
     name = root.get("backbone") or root.get("hub_id") or root.get("weights_file") or root.get("model") or "?"
-    items.append(f'<li class="root"><div class="hop-title">root: {esc(name)} <span class="muted">({esc(root.get("kind") or "weights")})</span></div>'
+    items.append(f'<li class="root"><div class="hop-title">root: {esc(name)} '
+                 f'<span class="muted">({esc(root.get("kind") or "weights")})</span></div>'
                  f'<div class="muted">weights {esc(root.get("weights_sha256") or "—")}'
                  f'{" · " + esc(root["weights_source"]) if root.get("weights_source") else ""}</div>'
                  f'<div>licence: {esc(root.get("license") or "unknown")}</div></li>')
@@ -305,7 +313,8 @@ def _hop_html(i: int, hop: dict[str, Any]) -> str:
               f'licence {esc(data.get("license") or "not recorded")})</span></div>'
             + f'<div>{esc(scores or "no metrics recorded")}</div>'
             + (f'<div class="muted">{esc(settings)}</div>' if settings else "")
-            + f'<div class="muted">weights licence {esc(hop.get("weights_license") or "unknown")} · created {esc(hop.get("created") or "?")}</div></li>')
+            + f'<div class="muted">weights licence {esc(hop.get("weights_license") or "unknown")} · '
+              f'created {esc(hop.get("created") or "?")}</div></li>')
 
 
 def reproduce_section(steps: list[dict[str, Any]]) -> Raw:
