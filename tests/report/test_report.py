@@ -164,3 +164,16 @@ def test_graft_report_is_callable_after_the_subpackage_is_imported(fitted_model,
     import graft.report  # noqa: F401  (makes graft.report the module)
 
     assert graft.report(fitted_model, tmp_path / "r.html") == tmp_path / "r.html"
+
+
+def test_cli_adapt_saves_the_report_prints_its_path_and_scores_the_labelled_target(report_data, tmp_path):
+    out = tmp_path / "adapted"
+    target = report_data / "test"  # a class folder: every item held out from training
+    result = runner.invoke(app, ["adapt", "--source", str(report_data), "--target", str(target), "--backbone",
+                                 "test_cnn", "--image-size", "32", "--method", "coral", "--target-eval", str(target),
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"report: {out / REPORT}" in result.output
+    page = (out / REPORT).read_text()
+    assert f"evaluated on all items of {target}" in _section(page, "evaluation")
+    assert "coral" in _section(page, "adaptation")
