@@ -89,7 +89,7 @@ class ModelSource:
         return list(self.config.get("classes") or [])
 
 
-def read_source(name: str) -> ModelSource:
+def read_source(name: str, _depth: int = 0) -> ModelSource:
     """Read and check the config.json of ``"model:DIR"`` (and of every model it was built on).
 
     Raises:
@@ -106,7 +106,9 @@ def read_source(name: str) -> ModelSource:
                          "backbone of another model; give a model trained on images, texts or audio")
     base, options = ref["name"], dict(ref.get("options") or {})
     if is_model_source(base):  # a model trained from another model: its options carry down the chain
-        parent = read_source(base)
+        if _depth >= 100:
+            raise GraftError(f"{path / CONFIG}: its chain of models names itself or runs over 100 hops; save it again")
+        parent = read_source(base, _depth + 1)
         root, options = parent.root, parent.options | options
     else:
         root = base
