@@ -263,9 +263,8 @@ def load(path: str | Path) -> "SavedModel":
 
 
 def _as_model(model: "str | Path | SavedModel") -> "SavedModel":
-    from graft.models import SavedModel
-
-    return model if isinstance(model, SavedModel) else load(model)
+    # a path loads; anything else is a loaded model (a SavedModel, or an export's ExportedModel)
+    return load(model) if isinstance(model, (str, Path)) else model
 
 
 def evaluate(model: "str | Path | SavedModel", data: "str | Path | Dataset", task: str | None = None,
