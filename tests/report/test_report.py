@@ -177,3 +177,15 @@ def test_cli_adapt_saves_the_report_prints_its_path_and_scores_the_labelled_targ
     page = (out / REPORT).read_text()
     assert f"evaluated on all items of {target}" in _section(page, "evaluation")
     assert "coral" in _section(page, "adaptation")
+
+
+def test_a_multi_task_model_lists_each_task_with_its_data_and_scores(verified_model):
+    model = SavedModel.load(verified_model)
+    lineage = model.lineage
+    model.config.tasks = {"colour": {"classes": model.classes}, "shade": {"classes": ["dark", "light"]}}
+    lineage["tasks"] = {"colour": {"dataset": lineage["dataset"], "metrics": {"test": lineage["metrics"]["test"]}},
+                        "shade": {"dataset": {"source": "shades/"}, "metrics": {}}}
+    data = _section(render(model), "data")
+    accuracy = lineage["metrics"]["test"]["accuracy"] * 100
+    assert "<h3>Tasks</h3>" in data and "<td>shade</td><td>2</td><td>shades/</td>" in data
+    assert f"<td>colour</td><td>3</td><td>{lineage['dataset']['source']}</td>" in data and f"{accuracy:.1f}%" in data

@@ -64,12 +64,14 @@ def overview(model: "SavedModel") -> dict[str, Any]:
 def tasks(model: "SavedModel") -> list[list[Any]]:
     """A multi-task model's tasks: name, classes and each split's accuracy / macro-F1 for that task."""
     named = getattr(model.config, "tasks", None) or {}
-    metrics = model.lineage.get("metrics") or {}
+    recorded = model.lineage.get("tasks") if isinstance(model.lineage.get("tasks"), dict) else {}
     rows = []
     for name, task in named.items():
-        scores = {s: ((metrics.get(s) or {}).get("tasks") or {}).get(name) or {} for s in ("val", "test")}
-        rows.append([name, len(task.get("classes") or []), *(scores[s].get(k) for s in ("val", "test")
-                                                               for k in ("accuracy", "macro_f1"))])
+        record = recorded.get(name) if isinstance(recorded.get(name), dict) else {}
+        scores = record.get("metrics") or {}
+        source = (record.get("dataset") or {}).get("source")
+        rows.append([name, len(task.get("classes") or []), source,
+                     *((scores.get(s) or {}).get(k) for s in ("val", "test") for k in ("accuracy", "macro_f1"))])
     return rows
 
 

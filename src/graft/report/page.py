@@ -106,8 +106,8 @@ def data_section(d: dict[str, Any], tasks: list[list[Any]] = ()) -> Raw:
     parts = []
     if tasks:  # a multi-task model: one head per task on a shared backbone
         parts.append(Raw("<h3>Tasks</h3>"))
-        parts.append(table(["task", "classes", "val acc", "val F1", "test acc", "test F1"],
-                           [[r[0], r[1], *(pct(v) for v in r[2:])] for r in tasks]))
+        parts.append(table(["task", "classes", "data", "val acc", "val F1", "test acc", "test F1"],
+                           [[r[0], r[1], r[2] or "—", *(pct(v) for v in r[3:])] for r in tasks]))
     parts += [table(["source", "modality", "fingerprint", "licence"],
                    [[d["source"] or "—", d["modality"] or "—", d["fingerprint"] or "—", d["license"] or "not recorded"]])]
     splits = d["splits"] or {}
