@@ -41,7 +41,20 @@ def test_selection_keeps_the_informative_columns_and_a_small_head():
     assert result.keep < 1.0  # a few columns explain the labels: the search keeps few
     assert {4, 7} <= set(result.selection.columns["mid"])
     assert result.head.n_features == result.selection.n_features < 38
-    assert {s["keep"] for s in result.search} == {0.05, 0.1, 0.25, 0.5, 1.0}
+    assert {s["keep"] for s in result.search if "last_block" not in s} == {0.05, 0.1, 0.25, 0.5, 1.0}
+    assert [s["columns"] for s in result.search if "last_block" in s] == [20, 20]  # "late" alone, at each C
+
+
+def test_the_last_block_alone_wins_when_validation_prefers_it():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    late = rng.normal(size=(400, 8)) + 0.7 * y[:, None]  # the last block carries the label
+    taps = {"early": rng.normal(size=(400, 500)), "late": late}  # 500 columns of noise before it
+    tr = {k: v[:100] for k, v in taps.items()}
+    va = {k: v[100:] for k, v in taps.items()}
+    result = fit_multilayer(tr, y[:100], va, y[100:], 2, MultiLayerConfig(C_grid=(1.0,), keep_grid=(1.0,)))
+    assert result.selection.taps == ["late"] and result.keep == 8 / 508
+    assert result.val_metrics["accuracy"] > 0.75
 
 
 def test_fixed_keep_and_C_fit_only_what_they_need():
@@ -68,7 +81,7 @@ def test_training_views_add_rows_and_tta_is_recorded():
 @pytest.fixture(scope="module")
 def multilayer_model(tiny_images: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("ml") / "model"
-    config = MultiLayerConfig(C_grid=(1.0,), keep_grid=(0.5,), include_source_logits=False)
+    config = MultiLayerConfig(C_grid=(1.0,), keep_grid=(0.5,), include_source_logits=False, try_last_block=False)
     model = graft.probe(tiny_images, "test_cnn", layers="all", config=config, out=out)
     return model, out
 

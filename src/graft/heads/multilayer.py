@@ -70,6 +70,9 @@ class MultiLayerConfig:
     normalisation: Literal["l2", "standard"] = field(default="l2", metadata={
         "help": "per-tap normalisation: 'l2' (unit-length rows per tap) or 'standard' (column standardisation only)"})
     include_source_logits: bool = field(default=True, metadata={"help": "use the source classifier's logits as a tap"})
+    try_last_block: bool = field(default=True, metadata={
+        "help": "also try the last block alone (the last-layer probe) when keep is searched, so validation can "
+                "prefer it on tasks close to the source data"})
     views: tuple[str, ...] = field(default=(), metadata={
         "help": "cheap views (e.g. 'hflip' for images) added as training rows and tried for test-time averaging"})
     tta: Literal["auto", "on", "off"] = field(default="auto", metadata={
@@ -228,8 +231,10 @@ def fit_multilayer(train: dict[str, np.ndarray], y_train: np.ndarray, val: dict[
     probe = config.probe_config()
     grid = (config.C,) if config.C is not None else config.C_grid
     keeps = (config.keep,) if config.keep is not None else config.keep_grid
-    candidates, search = _search(x_train, y_rows, x_val, y_val if has_val else None, grid, keeps, probe, n_classes)
-    allowed = [c for c in candidates if c[4] in keeps] or candidates
+    last_block = _last_block_columns(taps, widths) if config.try_last_block and config.keep is None and has_val else None
+    candidates, search = _search(x_train, y_rows, x_val, y_val if has_val else None, grid, keeps, probe, n_classes,
+                                 last_block)
+    allowed = [c for c in candidates if c[4] in keeps or c[5] is last_block] or candidates
     # without validation there is nothing to choose on: the largest kept fraction, first C
     best = max(allowed, key=lambda c: c[:3]) if has_val else max(allowed, key=lambda c: c[4])
     _, _, _, C, keep, columns, head, n_iter = best
@@ -252,10 +257,11 @@ def fit_multilayer(train: dict[str, np.ndarray], y_train: np.ndarray, val: dict[
 
 
 def _search(x_train: np.ndarray, y_rows: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
-            grid: tuple[float, ...], keeps: tuple[float, ...], probe: ProbeConfig,
-            n_classes: int) -> tuple[list[tuple], list[dict[str, float]]]:
+            grid: tuple[float, ...], keeps: tuple[float, ...], probe: ProbeConfig, n_classes: int,
+            last_block: np.ndarray | None = None) -> tuple[list[tuple], list[dict[str, float]]]:
     """Fit every column at each C; rank columns by the best full fit's weight norms over the
-    classes (the group norm Head2Toe's group lasso shrinks); fit the top fractions at each C.
+    classes (the group norm Head2Toe's group lasso shrinks); fit the top fractions at each C; and,
+    given ``last_block``'s columns, the last block alone at each C.
 
     Returns candidates ``(acc, -loss, -keep, C, keep, columns, head, n_iter)`` and the search rows.
     """
@@ -278,7 +284,20 @@ def _search(x_train: np.ndarray, y_rows: np.ndarray, x_val: np.ndarray | None, y
         columns = _top_columns(relevance, keep)
         for C in (grid if y_val is not None else grid[:1]):
             consider(keep, columns, C)
+    if last_block is not None:
+        for C in grid:
+            consider(len(last_block) / len(all_columns), last_block, C)
+            search[-1]["last_block"] = 1.0
     return candidates, search
+
+
+def _last_block_columns(taps: list[str], widths: dict[str, int]) -> np.ndarray | None:
+    """Columns of the deepest tap that is not the source logits (the backbone's own features)."""
+    blocks = [t for t in taps if t != SOURCE_LOGITS]
+    if len(blocks) < 2:
+        return None  # the only block: already the full fit
+    start = sum(widths[t] for t in taps[: taps.index(blocks[-1])])
+    return np.arange(start, start + widths[blocks[-1]])
 
 
 def _has_views(views: list[str], given: dict[str, dict[str, np.ndarray]] | None) -> bool:
