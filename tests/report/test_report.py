@@ -189,3 +189,4 @@ def test_a_multi_task_model_lists_each_task_with_its_data_and_scores(verified_mo
     accuracy = lineage["metrics"]["test"]["accuracy"] * 100
     assert "<h3>Tasks</h3>" in data and "<td>shade</td><td>2</td><td>shades/</td>" in data
     assert f"<td>colour</td><td>3</td><td>{lineage['dataset']['source']}</td>" in data and f"{accuracy:.1f}%" in data
+    assert "in 2 tasks" in render(model)  # the header counts classes over the tasks

@@ -56,6 +56,7 @@ def overview(model: "SavedModel") -> dict[str, Any]:
             "method": model.config.method + (" (multi-layer head)" if model.config.head.get("type") == "multilayer" else ""),
             "backbone": ref.name, "license": ref.license, "modality": ref.modality,
             "classes": list(model.classes), "created": lineage.get("created"),
+            "tasks": {n: len(t.get("classes") or []) for n, t in (getattr(model.config, "tasks", None) or {}).items()},
             "graft": (lineage.get("versions") or {}).get("graft"), "headline": headline, "headline_split": split,
             "verdict": (lineage.get("verdict") or {}).get("verdict"),
             "drift": ((lineage.get("adaptation") or {}).get("drift") or {}).get("severity")}

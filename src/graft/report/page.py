@@ -85,8 +85,13 @@ def section(anchor: str, title: str, parts: Sequence[str]) -> Raw:
 def header(info: dict[str, Any]) -> Raw:
     metric = info["headline"] or {}
     where = f"{info['headline_split']} split" if info["headline_split"] else "no labelled test data"
+    tasks = info.get("tasks") or {}
+    if tasks:  # a multi-task model: the headline is the mean over its tasks
+        where += f", mean of {len(tasks)} tasks"
+    classes = (str(len(info["classes"])), info["modality"] or "") if not tasks else \
+        (str(sum(tasks.values())), f"in {len(tasks)} tasks ({info['modality'] or ''})")
     cards = [("accuracy", pct(metric.get("accuracy")), where), ("macro-F1", pct(metric.get("macro_f1")), where),
-             ("classes", str(len(info["classes"])), info["modality"] or ""),
+             ("classes", *classes),
              ("verdict", info["verdict"] or "not verified", "graft verify"),
              ("drift", info["drift"] or "not checked", "graft drift")]
     tone = {"positive transfer": "good", "negative transfer": "bad", "inconclusive": "warn",
