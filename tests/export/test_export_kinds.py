@@ -177,3 +177,22 @@ def test_whisper_probe_exports_encoder_and_log_mel_settings(tmp_path):
     assert info["preprocess"]["kind"] == "log_mel" and (tmp_path / "onnx" / "mel_filters.npy").is_file()
     assert [i["name"] for i in info["inputs"]] == ["features", "frames"]
     assert result["parity"]["max_abs_difference"] <= 1e-4
+
+
+@pytest.mark.weights
+def test_word_vector_model_exports_its_vocabulary_and_lookup(topics, tmp_path):
+    try:
+        graft.probe(topics, "glove_6b_50d", out=tmp_path / "model")
+    except graft.errors.WeightsError as exc:
+        pytest.skip(f"packaged GloVe vectors not available ({exc})")
+    result = graft.export_model(tmp_path / "model", tmp_path / "onnx")
+    info = json.loads((tmp_path / "onnx" / "config.json").read_text())
+    assert info["preprocess"]["kind"] == "word_ids" and (tmp_path / "onnx" / "vocab.txt").is_file()
+    assert [i["name"] for i in info["inputs"]] == ["ids", "mask"] and result["parity"]["max_abs_difference"] <= 1e-4
+    texts = _texts() + ["Don\u2019t panic: the U.S. e-mail costs $3.50!", "", "zzqqxx unknownword", "end."]
+    assert _same(tmp_path / "onnx", tmp_path / "model", texts) <= 1e-4
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "onnx").stat().st_mode & 0o777 == 0o777 & ~umask  # not left private (0700) by mkdtemp

@@ -49,6 +49,9 @@ def _preprocess_text(p: dict[str, Any]) -> str:
                 + (", text lowercased first" if p.get("lowercase") else "") + f"; pad each batch to its longest text with id {p['pad_id']}.")
     if kind == "waveform":
         return f"Mono float32 waveform at {p['sample_rate']} Hz, zero-padded or cut to {p['num_samples']} samples; shape (batch, 1, samples)."
+    if kind == "word_ids":
+        return (f"Words found with the regex in config.json (lowercased: {p['lowercase']}), looked up in `{p['vocab_file']}` "
+                "(line number = row); unknown words fall back to their pieces; pad ids with 0 and mask.")
     if kind == "hashed_words":
         return f"Lowercased whitespace words, CRC32 hashed into {p['vocab'] - 1} buckets (+1), at most {p['max_tokens']}."
     return f"Numeric feature rows of {p.get('feature_dim')} values, float32."

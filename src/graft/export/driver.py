@@ -346,6 +346,7 @@ def _check_target(target: Path, overwrite: bool) -> None:
 
 def _replace_dir(new: Path, target: Path) -> None:
     """Move ``new`` to ``target``; an earlier export there is swapped out, then removed."""
+    _usual_permissions(new)
     if target.exists():
         old = target.with_name(f".{target.name}.old-{new.name[-8:]}")
         target.rename(old)
@@ -353,3 +354,16 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         new.rename(target)
+
+
+def _usual_permissions(folder: Path) -> None:
+    """mkdtemp makes a private (0700) folder and some writers private files: give the export the
+    permissions of an ordinary folder (umask applied), so a server running as another user reads it."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+

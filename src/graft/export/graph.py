@@ -25,7 +25,7 @@ OUTPUT = "probabilities"
 # Inputs that are one tensor get a name by modality; dict inputs keep the backbone's own keys.
 _TENSOR_INPUT = {"image": "pixel_values", "audio": "input_values", "array": "features"}
 # Token inputs: batch and sequence length both vary.
-_SEQUENCE_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
+_SEQUENCE_INPUTS = {"input_ids", "attention_mask", "token_type_ids", "ids", "mask"}
 
 
 def classifier_module(backbone: "Backbone | None", head: "LinearHead", input_names: list[str]) -> "torch.nn.Module":
@@ -143,10 +143,11 @@ def export_onnx(module: "torch.nn.Module", example: dict[str, np.ndarray], path:
     except Exception as exc:
         raise GraftError(f"{path}: the exported graph fails onnx.checker ({exc})") from exc
     axes = dynamic_axes(names)
+    used = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}  # tracing drops unused inputs
     return [{"name": n, "datatype": _v2_type(example[n].dtype),
-             "shape": [axes[n].get(i, int(d)) for i, d in enumerate(example[n].shape)]} for n in names]
+             "shape": [axes[n].get(i, int(d)) for i, d in enumerate(example[n].shape)]} for n in names if n in used]
 
 
 def _v2_type(dtype: np.dtype) -> str:
     """The Open Inference Protocol's name for a numpy dtype."""
-    return {"float32": "FP32", "int64": "INT64", "float64": "FP64", "int32": "INT32"}[np.dtype(dtype).name]
+    return {"float32": "FP32", "int64": "INT64", "float64": "FP64", "int32": "INT32", "bool": "BOOL"}[np.dtype(dtype).name]

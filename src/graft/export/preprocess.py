@@ -14,6 +14,8 @@ Kinds:
     ``waveform``: mono float32 at ``sample_rate``, zero-padded / cut to ``num_samples`` → (B, 1, N).
     ``log_mel``: Whisper's 80-bin log-mel of the padded window (filterbank in ``mel_filters.npy``)
         → ``features`` (B, 80, frames) and ``frames`` (B,), the encoder frames of real audio.
+    ``word_ids``: word-vector models: the vocabulary in ``vocab.txt`` (one word per line, row
+        order) and the tokenising regexes → ``ids`` / ``mask`` (padded) and ``empty`` (no known word).
     ``features``: numeric rows as they are (B, D) float32.
 """
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 TOKENIZER_DIR = "tokenizer"
 MEL_FILTERS = "mel_filters.npy"
+VOCAB = "vocab.txt"
 _PIL_FILTERS = {"bilinear": 2, "bicubic": 3, "nearest": 0, "lanczos": 1}  # PIL.Image.Resampling values
 
 
@@ -55,6 +58,8 @@ def describe(backbone: "Backbone | None", modality: str, feature_dim: int, folde
         return {"kind": "waveform", "sample_rate": rate, "num_samples": int(rate * float(backbone.spec.input.max_seconds or 1.0))}
     if kind == "WhisperEncoderBackbone":
         return _describe_log_mel(backbone, folder)
+    if kind == "WordVectorBackbone":
+        return _describe_word_vectors(backbone, folder)
     raise UsageError(f"backbone {backbone.spec.name!r} ({kind}): its preprocessing cannot be exported as data yet; "
                      "ONNX export supports image backbones, transformers text backbones, raw-waveform audio and Whisper")
 
@@ -92,6 +97,18 @@ def _describe_log_mel(backbone: Any, folder: Path) -> dict[str, Any]:
             "log": "log10, clamped to 8 below the maximum, then (x + 4) / 4"}
 
 
+def _describe_word_vectors(backbone: Any, folder: Path) -> dict[str, Any]:
+    from graft.backbones import wordvec
+
+    words = sorted(backbone.vocab, key=backbone.vocab.__getitem__)
+    if [backbone.vocab[w] for w in (words[0], words[-1])] != [0, len(words) - 1] or any("\n" in w for w in words[:1000]):
+        raise UsageError(f"backbone {backbone.spec.name!r}: its vocabulary cannot be written one word per line")
+    (folder / VOCAB).write_text("\n".join(words) + "\n", encoding="utf-8")
+    return {"kind": "word_ids", "vocab_file": VOCAB, "lowercase": bool(backbone.lowercase),
+            "token_pattern": wordvec._TOKEN.pattern, "piece_pattern": wordvec._PIECE.pattern,
+            "unknown": "a token with no vector: its pieces (piece_pattern) that have one, else dropped"}
+
+
 class Preprocessor:
     """Raw items → the graph's input arrays, from the ``preprocess`` dict of an export.
 
@@ -106,7 +123,8 @@ class Preprocessor:
         self.kind = spec.get("kind")
         self._tok = _load_tokenizer(spec, folder) if self.kind == "tokenizer" else None
         self._filters = np.load(folder / spec["mel_filters"], allow_pickle=False) if self.kind == "log_mel" else None
-        if self.kind not in ("image", "tokenizer", "hashed_words", "waveform", "features", "log_mel"):
+        self._vocab = _load_vocab(folder / spec["vocab_file"]) if self.kind == "word_ids" else None
+        if self.kind not in ("image", "tokenizer", "hashed_words", "waveform", "features", "log_mel", "word_ids"):
             raise UsageError(f"{folder}: preprocessing kind {self.kind!r} is unknown to this graft version")
 
     def one(self, item: Any) -> dict[str, np.ndarray]:
@@ -117,6 +135,12 @@ class Preprocessor:
         """Stack samples into a batch; token sequences are padded to the longest."""
         if self.kind in ("tokenizer", "hashed_words"):
             return self._pad(samples)
+        if self.kind == "word_ids":  # as WordVectorBackbone.collate: ids padded with 0, a mask, empty rows flagged
+            length = max(1, max(s["ids"].size for s in samples))
+            ids, mask = np.zeros((len(samples), length), np.int64), np.zeros((len(samples), length), bool)
+            for row, sample in enumerate(samples):
+                ids[row, : sample["ids"].size], mask[row, : sample["ids"].size] = sample["ids"], True
+            return {"ids": ids, "mask": mask, "empty": ~mask.any(axis=1)}
         return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
 
     def __call__(self, items: Sequence[Any]) -> dict[str, np.ndarray]:
@@ -186,6 +210,24 @@ class Preprocessor:
         frames = min(s["max_frames"], max(1, -(-wave.size // (2 * hop))))
         return {"features": mel.astype(np.float32), "frames": np.asarray(frames, dtype=np.int64)}
 
+    def _word_ids(self, item: Any) -> dict[str, np.ndarray]:
+        import re
+
+        text = _text(item).replace("\u2019", "'")
+        lower = self.spec["lowercase"]
+        ids: list[int] = []
+        for token in re.findall(self.spec["token_pattern"], text.lower() if lower else text):
+            idx = self._find(token, lower)
+            if idx is not None:
+                ids.append(idx)
+            else:
+                ids.extend(i for piece in re.findall(self.spec["piece_pattern"], token) if (i := self._find(piece, lower)) is not None)
+        return {"ids": np.asarray(ids, dtype=np.int64)}
+
+    def _find(self, token: str, lower: bool) -> int | None:
+        idx = self._vocab.get(token)
+        return self._vocab.get(token.lower()) if idx is None and not lower else idx
+
     def _features(self, item: Any) -> dict[str, np.ndarray]:
         row = np.asarray(item, dtype=np.float32).reshape(-1)
         if row.size != self.spec["feature_dim"]:
@@ -224,6 +266,12 @@ def _text(item: Any) -> str:
     if not isinstance(item, str):
         raise UsageError(f"a text model takes str items, got {type(item).__name__}")
     return item
+
+
+def _load_vocab(path: Path) -> dict[str, int]:
+    if not path.is_file():
+        raise DataError(f"{path}: the vocabulary file is missing; export the model again")
+    return {word: i for i, word in enumerate(path.read_text(encoding="utf-8").split("\n")[:-1])}
 
 
 def _load_tokenizer(spec: dict[str, Any], folder: Path) -> Any:

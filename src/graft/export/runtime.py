@@ -48,6 +48,7 @@ class ExportedModel:
         self.config = _model_config(info["model_config"])
         self.preprocessor = Preprocessor(info["preprocess"], self.path)
         self._session = _session(self.path / _file_of(info, variant, self.path), threads)
+        self._input_names = {i.name for i in self._session.get_inputs()}  # preprocessing may give more
         lineage = self.path / "lineage.json"
         self.lineage: dict[str, Any] = json.loads(lineage.read_text(encoding="utf-8")) if lineage.is_file() else {}
         self.training_items = _training_items(self.path)
@@ -70,7 +71,7 @@ class ExportedModel:
 
     def run(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         """The graph on ready-made input arrays → (B, C) float32 probabilities."""
-        return self._session.run(None, arrays)[0]
+        return self._session.run(None, {k: v for k, v in arrays.items() if k in self._input_names})[0]
 
     def warm_up(self, batch: int) -> None:
         """One pass on a batch of ``batch`` dummy inputs (token sequences at their longest), so that
@@ -79,7 +80,8 @@ class ExportedModel:
         arrays = {}
         for spec in self.inputs:
             shape = [sizes.get(d, 1) if isinstance(d, str) else d for d in spec["shape"]]
-            arrays[spec["name"]] = (np.zeros(shape, np.float32) if spec["datatype"] == "FP32" else np.ones(shape, np.int64))
+            dtype = {"FP32": np.float32, "BOOL": np.bool_}.get(spec["datatype"], np.int64)
+            arrays[spec["name"]] = np.zeros(shape, dtype) if dtype is np.float32 else np.ones(shape, dtype)
         self.run(arrays)
 
     def predict_proba(self, items: Sequence[Any], batch_size: int = 32, **_: Any) -> np.ndarray:
