@@ -70,6 +70,7 @@ def render(model: "SavedModel", data: "Dataset | None" = None, name: str | None 
            eval_data: "Dataset | None | str" = "data") -> str:
     """The report of ``model`` as an HTML string.
 
+    ``name``: the folder the model is about to be saved to (its own ``path`` is used otherwise).
     ``data``: the model's training data (class counts, skipped files; its test split for the
     confusion matrix). ``eval_data``: other labelled data to draw the confusion matrix from
     instead, every item held out (adapt's labelled target data); None for none.
@@ -78,8 +79,8 @@ def render(model: "SavedModel", data: "Dataset | None" = None, name: str | None 
     from graft.report import page as P
 
     info = F.overview(model)
-    if name:
-        info["name"] = name
+    if name:  # a model about to be saved: where it is going
+        info["name"], info["path"] = Path(name).name, name
     adaptation = F.adaptation(model)
     held_out = not isinstance(eval_data, str)
     evaluation = _evaluation(model, data if not held_out else eval_data, held_out)  # type: ignore[arg-type]
@@ -99,7 +100,7 @@ def attach(model: "SavedModel", data: "Dataset | None", out: str | Path, eval_da
     is saved either way.
     """
     try:
-        model.extra_files[REPORT] = render(model, data, name=Path(out).name, eval_data=eval_data).encode("utf-8")
+        model.extra_files[REPORT] = render(model, data, name=str(out), eval_data=eval_data).encode("utf-8")
     except Exception as exc:  # noqa: BLE001  (see the docstring)
         log.warning("the report could not be written (%s: %s); the model is saved without it; "
                     "run `graft report %s` to retry", type(exc).__name__, exc, out)
