@@ -209,3 +209,28 @@ def test_onnx_backend_serves_an_exported_folder(image_model, tiny_images, tmp_pa
     assert out[1]["data"] == [f.parent.name for f in files]  # the int8 graph answers
     with pytest.raises(UsageError, match="--int8 runs exported folders"):
         create_app([image_model], ServeSettings(int8=True))
+
+
+def test_audio_model_takes_uploaded_clips_and_refuses_undecodable_audio(tmp_path):
+    sf = pytest.importorskip("soundfile")
+    from fastapi.testclient import TestClient
+
+    from graft.serve import ServeSettings, create_app
+
+    rng = np.random.default_rng(0)
+    for label, freq in (("low", 220.0), ("high", 1760.0)):
+        for i in range(6):
+            t = np.arange(int(8000 * rng.uniform(0.4, 1.3))) / 8000
+            (tmp_path / "clips" / label).mkdir(parents=True, exist_ok=True)
+            sf.write(tmp_path / "clips" / label / f"{i}.wav", (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32), 8000)
+    graft.probe(tmp_path / "clips", "test_audio", out=tmp_path / "tones")
+    clips = sorted((tmp_path / "clips").rglob("*.wav"))
+    with TestClient(create_app([tmp_path / "tones"], ServeSettings())) as c:
+        wait_ready(c)
+        r = c.post("/v2/models/tones/predict", files=[("files", (p.name, p.read_bytes(), "audio/wav")) for p in clips[:3]])
+        assert r.status_code == 200, r.text
+        assert [p["label"] for p in r.json()["predictions"]] == [p["label"] for p in graft.predict(tmp_path / "tones", clips[:3])]
+        r = c.post("/v2/models/tones/predict", files=[("files", ("cut.wav", clips[0].read_bytes()[:30], "audio/wav"))])
+        assert r.status_code == 422 and "cut.wav: cannot decode the audio" in r.json()["error"]
+        body = {"inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1], "data": [b64(clips[0])]}]}
+        assert c.post("/v2/models/tones/infer", json=body).status_code == 200
