@@ -66,6 +66,8 @@ def test_exported_folder_predicts_and_evaluates_like_the_saved_model(cnn_export,
     assert json.loads(result.output)[0]["label"] == files[0].parent.name
     result = runner.invoke(app, ["evaluate", str(cnn_export), str(tiny_images), "--json"])
     assert result.exit_code == 0 and json.loads(result.output)["accuracy"] == e_torch["accuracy"]
+    with pytest.raises(UsageError, match="not embeddings; use the saved model"):
+        exported.embed(files)
 
 
 def test_static_int8_is_judged_on_the_test_split_and_recorded(cnn_export, tiny_images):

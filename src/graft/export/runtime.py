@@ -52,6 +52,7 @@ class ExportedModel:
         lineage = self.path / "lineage.json"
         self.lineage: dict[str, Any] = json.loads(lineage.read_text(encoding="utf-8")) if lineage.is_file() else {}
         self.training_items = _training_items(self.path)
+        self.reference = None  # no embeddings in an export: drift checks use the saved model
 
     @classmethod
     def load(cls, directory: str | Path, variant: Variant = "fp32", threads: int | None = None) -> "ExportedModel":
@@ -94,6 +95,12 @@ class ExportedModel:
 
     def predict(self, items: Sequence[Any], **kw: Any) -> list[str]:
         return [self.classes[i] for i in self.predict_proba(items, **kw).argmax(axis=1)]
+
+    def embed(self, items: Sequence[Any], **_: Any) -> np.ndarray:
+        """Not available: the graph ends in probabilities. Embeddings (drift checks, re-adaptation)
+        come from the saved model the export was made from."""
+        raise UsageError(f"{self.path} is an ONNX export: it gives probabilities, not embeddings; use the saved "
+                         f"model it came from ({self.info.get('parent', {}).get('path')}) for drift checks and re-adaptation")
 
 
 def read_info(path: Path) -> dict[str, Any]:
