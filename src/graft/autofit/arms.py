@@ -81,8 +81,10 @@ class Arm:
     # --- shared helpers ---
     def extraction_cost(self, ctx: Context, backbone: str, view: str | None = None,
                         splits: tuple[str, ...] = ("train", "val", "test")) -> float:
+        if ctx.ds.modality == "array":  # numeric rows need no network
+            return 0.0
         todo = ctx.items_to_extract(backbone, self.size, view, splits)
-        if not todo or ctx.ds.modality == "array":  # numeric rows need no network
+        if not todo:
             return 0.0
         per_item = ctx.budget.seconds_per_item(backbone, ctx.size_option(self.size), ctx.ds.items,
                                                weights=ctx.weights_for(backbone),

@@ -36,6 +36,7 @@ class Context:
     main_backbone: str = ""
     extracted: set[tuple[str, int | None, str | None]] = field(default_factory=set)
     _taps: dict[tuple[str, int | None, str | None], dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
+    _hashes: list[str] | None = None
 
     @property
     def n_classes(self) -> int:
@@ -119,9 +120,35 @@ class Context:
 
     def items_to_extract(self, backbone: str, size: int | None, view: str | None = None,
                          splits: tuple[str, ...] = SPLITS) -> int:
-        """Items a tap extraction would still push through the network in this run (0 once done)."""
+        """Items a tap extraction would still push through the network: 0 once done in this run,
+        else those the on-disk cache lacks (a re-run on the same data costs no extraction)."""
         done = self._taps.get((backbone, size, view), {})
-        return sum(self.n(s) for s in splits if s not in done)
+        todo = [s for s in splits if s not in done]
+        if not todo:
+            return 0
+        mask = np.isin(self.ds.splits, todo)
+        return self._missing_on_disk(backbone, size, view, [h for h, m in zip(self.item_hashes(), mask) if m])
+
+    def item_hashes(self) -> list[str]:
+        """Content hashes of every item (the feature cache's keys), computed once per run."""
+        if self._hashes is None:
+            from graft.data.hashing import item_hash
+
+            self._hashes = [item_hash(it) for it in self.ds.items]
+        return self._hashes
+
+    def _missing_on_disk(self, backbone: str, size: int | None, view: str | None, hashes: list[str]) -> int:
+        from graft.backbones.base import SOURCE_LOGITS
+        from graft.backbones.registry import backbone_key
+        from graft.features.store import FeatureStore
+        from graft.features.taps import available_taps, tap_key
+
+        options = {"image_size": self.size_option(size)} if self.size_option(size) else {}
+        names = available_taps(backbone, weights=self.weights_for(backbone), allow_download=self.allow_download,
+                               **options)
+        last = [t for t in names if t != SOURCE_LOGITS][-1]
+        key = tap_key(backbone_key(backbone, self.weights_for(backbone), **options), last, view=view)
+        return len(FeatureStore().missing(key, hashes))
 
     def deadline(self) -> float:
         return time.perf_counter() + max(self.budget.left(), 0.0)

@@ -225,8 +225,8 @@ def _saturated(ctx: Context, arm: Arm, candidates: list[dict[str, Any]]) -> str 
     se = standard_error(best["val_accuracy"], best["n_val"])
     gain = arm.expected_gain(best["val_accuracy"])
     if gain < ctx.config.min_gain_se * se:
-        return (f"validation has saturated: expected gain {gain:.4f} is below {ctx.config.min_gain_se:g} standard "
-                f"error(s) of {best['method']}'s validation accuracy ({se:.4f}, n={best['n_val']})")
+        return (f"validation saturated: expected gain {gain:.4f} < {ctx.config.min_gain_se:g} SE of "
+                f"{best['method']} ({se:.4f}, n={best['n_val']})")
     return None
 
 
