@@ -43,7 +43,7 @@ def test_lineage_prints_every_hop_to_the_root_and_the_inherited_restriction(runn
     text = result.output
     assert f"hop 0  {two_hops['second'].absolute()}" in text and f"hop 1  {two_hops['first'].absolute()}" in text
     assert "root   zoo test_cnn_research" in text and "CC-BY-NC-SA-4.0" in text
-    assert "non-commercial (CC-BY-NC-SA-4.0): this model inherits that restriction" in " ".join(text.split())
+    assert "non-commercial licence (CC-BY-NC-SA-4.0); this model inherits that restriction" in " ".join(text.split())
     assert str(tiny_images) in text and "licence: unknown (user data)" in text
 
 

@@ -85,8 +85,9 @@ def test_every_licence_is_listed_and_the_non_commercial_one_is_inherited(chain):
     assert licences == {("root", NC_LICENCE), (2, "MIT License"), (1, "CC BY 4.0"), (0, "unknown (user data)")}
     restricted = {i["restriction"] for i in story["restrictions"]}
     assert restricted == {"non-commercial", "unknown"}
-    assert "non-commercial (CC-BY-NC-4.0): this model inherits that restriction" in story["statement"]
-    assert "is unknown (user data)" in story["statement"]
+    assert "Weights of test_cnn_nc (root): non-commercial licence (CC-BY-NC-4.0); this model inherits that restriction" \
+        in story["statement"]
+    assert "(hop 0): licence unknown (user data); check it" in story["statement"]
 
 
 def test_the_card_names_the_parent_with_hugging_face_fields_and_states_every_licence(chain):

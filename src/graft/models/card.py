@@ -134,7 +134,7 @@ def _licence_lines(config: ModelConfig, data: dict[str, Any], chain: dict[str, A
         return lines + [f"- backbone weights: {config.backbone.license}",
                         f"- training data: {data.get('license', 'unknown (user data)')}"]
     for item in chain["licences"]:
-        lines.append(f"- {item['what']} (hop {item['hop']}): {item['license']}" + (f" (from {item['from']})" if item.get("from") else ""))
+        lines.append(f"- {item['what']} ({'root' if item['hop'] == 'root' else 'hop ' + str(item['hop'])}): {item['license']}" + (f" (from {item['from']})" if item.get("from") else ""))
     if chain["restrictions"]:
         kinds = sorted({i["restriction"] for i in chain["restrictions"]})
         lines += ["", f"**Licence restrictions ({', '.join(kinds)})**: {chain['statement']}"]

@@ -371,14 +371,13 @@ def statement(restricted: list[dict[str, Any]]) -> str:
         groups.setdefault((item["what"], item["license"], item["restriction"]), []).append(item["hop"])
     parts = []
     for (what, licence, kind), hops in groups.items():
-        where = f"{what} ({'hop' if len(hops) == 1 else 'hops'} {', '.join(map(str, sorted(hops)))})"
+        where = f"{what} ({'root' if hops == ['root'] else ('hop ' if len(hops) == 1 else 'hops ') + ', '.join(map(str, sorted(hops)))})"
         if kind == "unknown":
             said = licence if licence.lower().startswith("unknown") else f"unknown: {licence}"
-            parts.append(f"the licence of the {where} is {said}: check it before you share or sell this model")
+            parts.append(f"{where}: licence {said}; check it before you share or sell this model")
         else:
-            parts.append(f"the {where} is {kind} ({licence}): this model inherits that restriction")
-    text = "; ".join(parts)
-    return text[:1].upper() + text[1:] + "."
+            parts.append(f"{where}: {kind} licence ({licence}); this model inherits that restriction")
+    return " ".join(part[:1].upper() + part[1:] + "." for part in parts)
 
 
 # --- summaries --------------------------------------------------------------------------------------
