@@ -19,7 +19,7 @@ class FitConfig:
         120
     """
 
-    time_budget: float = field(default=600.0, metadata={
+    time_budget: float = field(default=900.0, metadata={
         "help": "seconds for the whole search (> 0); an arm estimated to overrun what is left is skipped"})
     backbones: list[str] | None = field(default=None, metadata={
         "help": "backbones to use (the first is the main one; the others join the several-backbones arm); "
