@@ -129,7 +129,7 @@ def print_accuracy(task: str, backbone: str, rows: list[dict[str, Any]]) -> None
     print(f"{'arm':20s} {'test acc':>8s} {'Δ vs last':>9s} {'val acc':>8s} {'n_test':>6s} {'extract s':>9s} {'fit s':>6s} "
           f"{'features':>8s}  selection")
     for r in rows:
-        sel = f"keep {r['keep']}, {r['taps']} taps up to {r['deepest']}, tta {r['tta']}" if "keep" in r else "-"
+        sel = f"keep {r['keep']:.3g}, {r['taps']} taps up to {r['deepest']}, tta {r['tta']}" if "keep" in r else "-"
         extract = "(shared)" if r["extract"] != r["extract"] else f"{r['extract']:9.1f}"
         print(f"{r['arm']:20s} {r['test']:8.3f} {r['test'] - base['test']:+9.3f} {r['val']:8.3f} {r['n_test']:6d} "
               f"{extract:>9s} {r['fit']:6.1f} {r['features']:8d}  {sel}", flush=True)
