@@ -72,7 +72,8 @@ def _split(feats: dict[str, np.ndarray], ds: Any, split: str) -> dict[str, np.nd
     return {t: v[ds.splits == split] for t, v in feats.items()}
 
 
-def accuracy_rows(ds: Any, backbone: str, image_size: int | None, views: bool) -> list[dict[str, Any]]:
+def accuracy_rows(ds: Any, backbone: str, image_size: int | None, views: bool,
+                  pooling: str = "mean") -> list[dict[str, Any]]:
     """Last-layer probe vs multi-layer probe on one dataset, from one extraction of every tap.
 
     The last-layer probe reads the backbone's own features: for the CNNs of the zoo the pooled
@@ -87,7 +88,7 @@ def accuracy_rows(ds: Any, backbone: str, image_size: int | None, views: bool) -
 
     n_classes, y = len(ds.classes), {s: ds.labels[ds.splits == s] for s in ("train", "val", "test")}
     start = time.perf_counter()
-    taps = tap_features(ds, backbone, image_size=image_size)
+    taps = tap_features(ds, backbone, image_size=image_size, pooling=pooling)
     extract_all = time.perf_counter() - start
     start = time.perf_counter()
     if backbone in VISION:
@@ -102,11 +103,12 @@ def accuracy_rows(ds: Any, backbone: str, image_size: int | None, views: bool) -
     test = classification_metrics(y["test"], probe.head.predict_proba(x[ds.splits == "test"]), n_classes)
     rows.append({"arm": "last layer", "test": test["accuracy"], "val": probe.val_metrics["accuracy"], "n_test": test["n"],
                  "extract": extract_last, "fit": time.perf_counter() - start, "features": probe.head.n_features})
-    configs = [("all layers", MultiLayerConfig(), None)]
+    configs = [("all layers", MultiLayerConfig(pooling=pooling), None)]
     if views:
         start = time.perf_counter()
-        flipped = tap_features(ds, backbone, image_size=image_size, view="hflip")
-        configs.append(("all layers + hflip", MultiLayerConfig(views=("hflip",)), (flipped, time.perf_counter() - start)))
+        flipped = tap_features(ds, backbone, image_size=image_size, view="hflip", pooling=pooling)
+        configs.append(("all layers + hflip", MultiLayerConfig(views=("hflip",), pooling=pooling),
+                        (flipped, time.perf_counter() - start)))
     for name, config, view in configs:
         start = time.perf_counter()
         tv = {"hflip": _split(view[0], ds, "train")} if view else None
@@ -144,7 +146,7 @@ def run_accuracy(args: argparse.Namespace, root: Path) -> None:
             data = read(graft.make_dataset(task, root / task, per_class=args.per_class))
             for backbone in args.backbones:
                 print_accuracy(f"{task} ({args.per_class}/class, {args.image_size} px)", backbone,
-                               accuracy_rows(data, backbone, args.image_size, args.views))
+                               accuracy_rows(data, backbone, args.image_size, args.views, args.pooling))
         elif task == "fortunes":
             print_accuracy("fortunes topics (6 classes, 40 labels/class)", "minilm_l6",
                            accuracy_rows(_fortunes_40(root), "minilm_l6", None, False))
@@ -260,6 +262,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=100, help="images per class and split (vision tasks)")
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--views", action="store_true", help="(a): also a multi-layer probe with hflip views")
+    parser.add_argument("--pooling", choices=["mean", "grid2"], default="mean", help="(a): spatial pooling of image taps")
     parser.add_argument("--audio-per-class", type=int, default=20, help="spoken digit clips per digit and split")
     parser.add_argument("--seconds", type=float, default=2.0, help="whisper window")
     parser.add_argument("--rss-images", type=int, default=60000, help="(b): Fashion-MNIST training images to extract")
