@@ -123,7 +123,9 @@ def create_backbone(
     Args:
         name: a zoo name (``list_backbones()``), a generic source ``"timm:ARCH"``,
             ``"torchvision:ARCH"``, ``"hf:MODEL_ID_OR_DIR"``, ``"st:MODEL_ID_OR_DIR"``,
-            ``"vectors:FILE"``, or a bare timm / torchvision architecture name (``"resnet50"``).
+            ``"vectors:FILE"``, ``"model:DIR"`` (a saved graft model: its trained backbone, its
+            classifier as ``source_head``; see ``graft.backbones.saved_model``), or a bare timm /
+            torchvision architecture name (``"resnet50"``).
         weights: a local checkpoint (``.safetensors`` or a plain-tensor ``.pt``/``.pth``) to load
             instead of the registered weights; ``"random"`` for random initialisation.
         allow_download: permit fetching weights from a hub. Off by default: nothing downloads silently.
