@@ -31,6 +31,8 @@ def test_fit_reports_every_arm_writes_fit_json_and_saves_the_chosen_model(colour
     assert on_disk["chosen"] == report["chosen"] and on_disk["candidates"] == report["candidates"]
     saved = graft.load(out)
     assert saved.lineage["fit"]["chosen"] == report["chosen"]
+    # the report states the shipped model's own test score (refitted on train + val), not only the arm's
+    assert report["model_metrics"]["test"]["accuracy"] == saved.lineage["metrics"]["test"]["accuracy"]
     assert len(saved.predict_proba([next((colour_images / "test" / "red").iterdir())])) == 1
 
 

@@ -79,6 +79,9 @@ def fit(
     ctx.notify({"event": "stage", "message": f"building the chosen model ({chosen})"})
     model = outcomes[chosen].build()  # type: ignore[misc]
     report = fit_report(ctx, candidates, chosen, reason, picked, sizes)
+    # the arm's row scores a head fitted on train only (validation must stay unseen to choose);
+    # the shipped model is refitted on train + val, so its test score can differ from the row's
+    report["model_metrics"] = {s: m for s, m in model.lineage.get("metrics", {}).items() if s == "test"}
     model.lineage["fit"] = report
     model.extra_files["fit.json"] = _json_bytes(report)
     if out is not None:

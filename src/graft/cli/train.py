@@ -143,6 +143,8 @@ def fit(
     out.table(f"graft fit: {report['seconds']} s of {time_budget:g} s (* chosen)", COLUMNS, table_rows(report))
     out.echo(f"backbones: {report['backbones']['how']}: {', '.join(report['backbones']['backbones'])}")
     out.echo(f"chose {report['chosen']}: {report['reason']}")
+    if "test" in report.get("model_metrics", {}):
+        out.echo(f"the saved model (refitted on train + val): test accuracy {report['model_metrics']['test']['accuracy']:.4f}")
     out.echo(f"saved to {out_dir} (arms: {out_dir / 'fit.json'}; report: {report_line(out_dir)})")
 
 
