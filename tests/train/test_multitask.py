@@ -66,6 +66,13 @@ def test_two_tasks_train_one_model_that_predicts_and_evaluates_each(tasks, colou
     assert "multi-task classifier (colour: 3 classes, warmth: 2 classes)" in card
     assert "- task `warmth`: `cool`, `warm`" in card and "| warmth | test |" in card
 
+    # as a source for the next task, its backbone keeps its feature size (read from the first task's head)
+    assert graft.create_backbone(f"model:{out}").feature_dim == loaded.backbone().feature_dim
+    # one ONNX graph holds one head: exporting would drop a task, so it is refused, not done silently
+    with pytest.raises(UsageError, match="multi-task model"):
+        graft.export_model(out, tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()
+
 
 def test_shared_items_run_once_and_disjoint_items_keep_their_own_rows():
     a = Split(["x", "y"], np.array([0, 1]), ["hx", "hy"])

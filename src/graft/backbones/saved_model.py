@@ -210,8 +210,11 @@ def _feature_dim(src: ModelSource) -> int:
     """The feature size, from the shape of the head's standardisation (the safetensors header only)."""
     from safetensors import safe_open
 
+    tasks = src.config.get("tasks") or {}
+    prefix = next(iter(tasks.values()), {}).get("prefix", "head.")  # a multi-task model: its first task's head
     with safe_open(str(src.path / WEIGHTS), "numpy") as fh:
-        return int(fh.get_slice("head.mean").get_shape()[0]) if "head.mean" in fh.keys() else 0
+        name = f"{prefix}mean"
+        return int(fh.get_slice(name).get_shape()[0]) if name in fh.keys() else 0
 
 
 def child_reference(name: str, in_model: bool) -> tuple[str, dict[str, Any]]:

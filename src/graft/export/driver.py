@@ -101,6 +101,9 @@ def export_model(
     settings = settings or ExportSettings()
     settings = ExportSettings(**{**settings.__dict__, "quantize": quantize, "force": force or settings.force})
     saved = model if isinstance(model, SavedModel) else _load_source(Path(model))
+    if len(saved.config.tasks) > 1:  # one graph holds one head: exporting the first alone would drop tasks silently
+        raise UsageError(f"{saved.path or 'the model'} is a multi-task model ({', '.join(saved.config.tasks)}); "
+                         "export supports single-task models: fine-tune each task on its own to export it")
     target = Path(out) if out is not None else _default_out(saved)
     ds = _dataset(saved, data)
     _check_target(target, overwrite)
