@@ -110,6 +110,9 @@ def test_saved_multilayer_model_predicts_evaluates_embeds_after_load(multilayer_
     test_files = sorted((tiny_images / "test").rglob("*.png"))
     np.testing.assert_allclose(loaded.predict_proba(test_files), model.predict_proba(test_files), atol=1e-6)
     assert loaded.embed(test_files).shape == (len(test_files), 20)
+    # without the cache (as the server runs) the features are the same, computed afresh
+    np.testing.assert_allclose(loaded.embed(test_files, cache=False), loaded.embed(test_files), atol=1e-6)
+    assert loaded.embed([], cache=False).shape == (0, 20)
     assert graft.evaluate(out, tiny_images)["accuracy"] == model.lineage["metrics"]["test"]["accuracy"]
     rows = graft.predict(out, [str(test_files[0])])
     assert rows[0]["label"] in loaded.classes

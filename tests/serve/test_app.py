@@ -234,3 +234,24 @@ def test_audio_model_takes_uploaded_clips_and_refuses_undecodable_audio(tmp_path
         assert r.status_code == 422 and "cut.wav: cannot decode the audio" in r.json()["error"]
         body = {"inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1], "data": [b64(clips[0])]}]}
         assert c.post("/v2/models/tones/infer", json=body).status_code == 200
+
+
+def test_requests_leave_the_feature_cache_alone(client, tmp_path):
+    """A server sees a stream of one-off items: caching each would grow the cache (and every lookup
+    in it) for as long as it runs, so requests are embedded without it."""
+    import os
+
+    def cache_files() -> set[Path]:
+        return set(Path(os.environ["GRAFT_CACHE"]).rglob("*.npz"))
+
+    before = cache_files()
+    fresh = []
+    for i in range(3):  # content no test has cached before
+        path = tmp_path / f"new_{i}.png"
+        Image.fromarray(np.full((24, 24, 3), 37 * i + 11, np.uint8)).save(path)
+        fresh.append(path)
+    r = _infer(client, "colours", [b64(f) for f in fresh])
+    assert r.status_code == 200, r.text
+    r = client.post("/v2/models/topics/predict", headers=AUTH, json={"texts": ["a sentence never seen before 8731"]})
+    assert r.status_code == 200, r.text
+    assert cache_files() == before

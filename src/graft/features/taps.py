@@ -409,7 +409,7 @@ def selection_key(backbone_key: str, selection: dict[str, Any]) -> str:
 def selected_features(items: Sequence[Any], backbone: "str | Backbone | LazyBackbone", selection: dict[str, Any], *,
                       weights: str | Path | None = None, allow_download: bool = False,
                       store: FeatureStore | None = None, batch_size: int = 64, progress: bool = False,
-                      **backbone_options: Any) -> np.ndarray:
+                      use_cache: bool = True, **backbone_options: Any) -> np.ndarray:
     """The features a multi-layer head reads: the selected columns of the selected taps, per-tap
     normalised, concatenated, averaged over the test-time views.
 
@@ -424,6 +424,8 @@ def selected_features(items: Sequence[Any], backbone: "str | Backbone | LazyBack
         backbone: name, built backbone, or a ``LazyBackbone`` kept across calls.
         selection: ``{"columns": {tap: [column, ...]}, "pooling", "max_tap_width", "normalisation",
             "tta_views": [view, ...]}`` — the ``head`` dict of a multi-layer model's config.json.
+        use_cache: False computes the features without reading or writing the store (a server's
+            one-off requests).
 
     Returns:
         (N, total selected columns) float32.
@@ -431,8 +433,12 @@ def selected_features(items: Sequence[Any], backbone: "str | Backbone | LazyBack
     from graft.features.extract import _files_as_paths
 
     lazy = _lazy(backbone, weights, allow_download, _options(None, backbone_options))
-    store = store or FeatureStore()
     items = _files_as_paths(list(items), lazy.source)
+    if not use_cache:
+        chunks = list(_prepared_batches(lazy.get(), items, selection, batch_size, progress))
+        width = sum(len(c) for c in selection["columns"].values())
+        return np.concatenate(chunks) if chunks else np.empty((0, width), np.float32)
+    store = store or FeatureStore()
     hashes = [item_hash(it) for it in items]
     key = selection_key(lazy.key(), selection)
     todo = store.missing(key, hashes)

@@ -191,8 +191,10 @@ class SavedModel:
                    training_items=seen, heads=heads)
 
     # --- inference --------------------------------------------------------------------------
-    def embed(self, items: Sequence[Any], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """Backbone features of raw items (through the feature cache when the backbone is unchanged).
+    def embed(self, items: Sequence[Any], batch_size: int = 64, progress: bool = False, cache: bool = True) -> np.ndarray:
+        """Backbone features of raw items (through the feature cache when the backbone is unchanged;
+        ``cache=False`` computes them without reading or writing it: a server's stream of one-off
+        requests would otherwise grow the cache, and every lookup with it, without end).
 
         For a multi-layer probe (``config.head["type"] == "multilayer"``): the selected columns of
         the selected taps, normalised per tap and averaged over its test-time views — the head's input.
@@ -209,12 +211,12 @@ class SavedModel:
                 self._taps_source = (LazyBackbone(self.backbone()) if ref.in_model or ref.lora else
                                      LazyBackbone(ref.name, ref.weights_file, options=ref.options, build=self.backbone))
             return selected_features(items, self._taps_source, self.config.head, batch_size=batch_size,
-                                     progress=progress)
+                                     progress=progress, use_cache=cache)
         if ref.in_model or ref.lora:
-            return embed_items(items, self.backbone(), batch_size=batch_size, progress=progress)
+            return embed_items(items, self.backbone(), batch_size=batch_size, progress=progress, use_cache=cache)
         _check_source(ref, self.path)
         return embed_items(items, ref.name, weights=ref.weights_file, batch_size=batch_size, progress=progress,
-                           **ref.options)
+                           use_cache=cache, **ref.options)
 
     def backbone(self) -> "Backbone":
         """The backbone module, with trained weights restored when training changed them."""
