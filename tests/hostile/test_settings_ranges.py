@@ -140,3 +140,34 @@ def test_shift_cluster_and_lr_find_settings_state_their_range():
         cluster_embeddings(X, method="hdbscan", min_cluster_size=0)
     with pytest.raises(UsageError, match=r"steps=0 is outside its allowed range \[5, 100000\]"):
         find_lr(MISSING, "test_cnn", steps=0)
+
+
+@pytest.mark.parametrize("kwargs, wanted", [
+    ({"budget": -5}, r"budget=-5 is outside its allowed range \(0, inf\)"),
+    ({"confidence": 1.5}, r"confidence=1.5 is outside its allowed range \(0, 1\)"),
+    ({"image_size": 0}, r"image_size=0 .*\[16, 2048\]"),
+    ({"seeds": 0}, r"--seeds must be at least 1"),
+    ({"epochs": 0}, r"epochs=0 .*\[1, "),
+    ({"metric": "auc"}, r"metric must be"),
+])
+def test_verify_settings_are_checked_before_reading(kwargs, wanted):
+    with pytest.raises(UsageError, match=wanted):
+        graft.verify_transfer(MISSING, "test_cnn", **kwargs)
+
+
+def test_verify_cli_states_the_budget_range_before_reading():
+    result = cli("verify", MISSING, "--backbone", "test_cnn", "--budget", "-5")
+    assert result.exit_code == 2, result.output
+    assert "(0, inf)" in result.output
+
+
+@pytest.mark.parametrize("kwargs, wanted", [
+    ({"k_range": (1, 4)}, r"k_range=1 is outside its allowed range \[2, 100000\]"),
+    ({"n_central": -1}, r"n_central=-1 is outside"),
+    ({"method": "dbscan"}, r"unknown clustering method 'dbscan'"),
+    ({"k": 1}, r"k=1 is outside its allowed range"),
+    ({"image_size": 5}, r"image_size=5 .*\[16, 2048\]"),
+])
+def test_cluster_settings_are_checked_before_reading(kwargs, wanted):
+    with pytest.raises(UsageError, match=wanted):
+        graft.cluster_dataset(MISSING, "test_cnn", **kwargs)

@@ -131,8 +131,8 @@ def choose_k(
     return best[0], best[1], table
 
 
-def check_settings(k_range: tuple[int, int], seed: int, n_central: int, min_cluster_size: int,
-                   silhouette_sample: int) -> None:
+def check_settings(k_range: tuple[int, int], seed: int, n_central: int, min_cluster_size: int = 5,
+                   silhouette_sample: int = 2000) -> None:
     """The numeric settings in their ranges (``k`` depends on the data: checked against it later)."""
     from graft._config import check_value
 

@@ -159,10 +159,18 @@ def cluster_dataset(
     """
     from graft._files import check_new_output
     from graft.api import DEFAULT_BACKBONE, as_dataset, embed
-    from graft.cluster.cluster import cluster_embeddings
+    from graft.api import backbone_options
+    from graft.cluster.cluster import METHODS, check_settings, cluster_embeddings
 
     if out is not None:
         check_new_output(out, overwrite)
+    # settings first: a typo must not cost the embedding of the whole dataset
+    check_settings(k_range, seed, n_central)
+    if method not in METHODS:
+        raise UsageError(f"unknown clustering method {method!r}; use one of {', '.join(METHODS)}")
+    if k is not None and k < 2:
+        raise UsageError(f"k={k} is outside its allowed range [2, n_items - 1]")
+    backbone_options(image_size)
     ds = as_dataset(data)
     if len(ds) < 3:
         raise UsageError(f"{ds.source}: clustering needs at least 3 items; found {len(ds)}")

@@ -156,16 +156,13 @@ def verify(
     from graft.train.config import TrainConfig
 
     check_out(out, overwrite)
-    ds = as_dataset(data, **read_options)
-    seed_list = _seeds(seeds)
-    _check_splits(ds)
-    if metric not in ("accuracy", "macro_f1"):
-        raise UsageError(f"metric must be 'accuracy' or 'macro_f1', got {metric!r}")
+    seed_list = _seeds(seeds)  # every setting is checked before the data is read
+    _check_settings(metric, budget, confidence, image_size, schedule)
     base = config or TrainConfig()
     base = dataclasses.replace(base, epochs=epochs if epochs is not None else base.epochs, time_budget=budget)
+    ds = as_dataset(data, **read_options)
+    _check_splits(ds)
     setup = Setup(ds, backbone, base, metric, weights, image_size, allow_download, progress)
-    if schedule is not None:
-        _check_schedule(schedule)
 
     probe_arm = _arm("probe", "probe", [run_probe(setup)], confidence)
     chosen, selection, first = _pick_schedule(setup, schedule, seed_list[0])
@@ -268,7 +265,23 @@ def _signed(i: Interval) -> str:
     return f"{i.mean * 100:+.1f} [{i.low * 100:+.1f}, {i.high * 100:+.1f}]"
 
 
+def _check_settings(metric: str, budget: float | None, confidence: float, image_size: int | None,
+                    schedule: str | None) -> None:
+    from graft._config import check_value
+    from graft.api import backbone_options
+
+    if metric not in ("accuracy", "macro_f1"):
+        raise UsageError(f"metric must be 'accuracy' or 'macro_f1', got {metric!r}")
+    check_value("budget", budget, "(0, inf)")
+    check_value("confidence", confidence, "(0, 1)")
+    backbone_options(image_size)
+    if schedule is not None:
+        _check_schedule(schedule)
+
+
 def _seeds(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, int) and seeds > 1000:
+        raise UsageError(f"--seeds {seeds} is outside its allowed range [1, 1000]")
     out = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not out:
         raise UsageError("--seeds must be at least 1 (3 or more for a useful interval)")
