@@ -167,9 +167,12 @@ def _attach(s: Served, model: Any, settings: ServeSettings, metrics: Metrics) ->
     s.feature_dim = int(model.head.n_features) if ref.modality == "array" and hasattr(model, "head") else \
         (model.info["preprocess"].get("feature_dim") if hasattr(model, "info") else None)
     s.sample_rate = _sample_rate(model)
+    from graft.models.saved import SavedModel
+
     # cache=False: requests are one-off items; caching each one would grow the feature cache (and the
-    # cost of every lookup in it) for as long as the server runs. Exported models take no cache anyway.
-    batcher = MicroBatcher(functools.partial(model.predict_proba, cache=False), settings.max_batch, settings.max_latency_ms, settings.max_queue,
+    # cost of every lookup in it) for as long as the server runs. Exported models use no cache.
+    predict = functools.partial(model.predict_proba, cache=False) if isinstance(model, SavedModel) else model.predict_proba
+    batcher = MicroBatcher(predict, settings.max_batch, settings.max_latency_ms, settings.max_queue,
                            on_batch=lambda n, name=s.name: metrics.observe_batch(name, n))
     batcher.start()
     s.batcher = batcher
