@@ -228,8 +228,8 @@ def _saturated(ctx: Context, arm: Arm, candidates: list[dict[str, Any]]) -> str 
     se = standard_error(best["val_accuracy"], best["n_val"])
     gain = arm.expected_gain(best["val_accuracy"])
     if gain < ctx.config.min_gain_se * se:
-        return (f"validation saturated: expected gain {gain:.4f} < {ctx.config.min_gain_se:g} SE of "
-                f"{best['method']} ({se:.4f}, n={best['n_val']})")
+        # short: it is a table cell; the best arm's val ± SE is in its own row
+        return f"validation saturated: expected gain {gain:.3f} < {ctx.config.min_gain_se:g} SE ({se:.3f})"
     return None
 
 
