@@ -206,6 +206,7 @@ def _package(ds: "Dataset", backbone: str, weights: str | Path | None, image_siz
     from graft._config import to_dict
     from graft.backbones import get_spec, is_registered
     from graft.backbones.registry import weights_identity
+    from graft.backbones.weights import check_weights_arg
     from graft.backbones.saved_model import child_reference, is_model_source
     from graft.models import BackboneRef, ModelConfig, SavedModel
     from graft.models.lineage import make_lineage
@@ -214,6 +215,7 @@ def _package(ds: "Dataset", backbone: str, weights: str | Path | None, image_siz
     spec = get_spec(backbone) if is_registered(backbone) else None
     # from a saved model (model:DIR): a trained backbone names the root architecture, else the parent folder
     name, chain_options = child_reference(backbone, backbone_state is not None) if is_model_source(backbone) else (backbone, {})
+    weights = check_weights_arg(weights)  # Path("random") from Python is the word too, never a file to record
     ref = BackboneRef(
         name=name if ds.modality != "array" else "identity",
         weights_sha256=weights_identity(backbone, weights) if ds.modality != "array" else "none",

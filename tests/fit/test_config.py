@@ -26,3 +26,8 @@ def test_every_arm_builds_on_a_probe():
 def test_a_negative_time_budget_on_the_command_line_exits_2_before_reading_data(tmp_path):
     result = CliRunner().invoke(app, ["fit", str(tmp_path / "missing"), "--time-budget", "-5", "--out", str(tmp_path / "m")])
     assert result.exit_code == 2 and "time_budget=-5" in result.output
+
+
+def test_an_unknown_schedule_is_refused_before_any_arm_runs():
+    with pytest.raises(UsageError, match=r"schedules=\['lpft'\]"):
+        FitConfig(schedules=["lpft"])

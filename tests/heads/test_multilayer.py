@@ -213,3 +213,21 @@ def test_cli_probe_layers_all_then_predict(tiny_images: Path, tmp_path: Path):
     refused = runner.invoke(app, ["probe", str(tiny_images), "--backbone", "test_cnn", "--out", str(tmp_path / "m2"),
                                   "--views", "hflip"])
     assert refused.exit_code == 2 and "--layers all" in refused.output
+
+
+def test_bad_settings_fail_before_any_extraction(tiny_text_csv: Path, tiny_images: Path, monkeypatch, tmp_path: Path):
+    import graft.features.taps as taps_module
+    from graft.heads.classifier import TransferClassifier
+    from graft.heads.multilayer import MultiLayerConfig
+    from graft.errors import UsageError
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("the backbone ran before the settings were checked")
+
+    monkeypatch.setenv("GRAFT_CACHE", str(tmp_path))  # an empty cache: any extraction would have to run the backbone
+    monkeypatch.setattr(taps_module, "iterate_taps", no_extraction)
+    with pytest.raises(UsageError, match="hflip"):  # a flip is an image view: refused for text up front
+        graft.probe(tiny_text_csv, "test_text", config=MultiLayerConfig(views=("hflip",)))
+    with pytest.raises(UsageError, match="keep"):
+        TransferClassifier(backbone="test_cnn", layers="all", keep=2.0).fit(
+            sorted((tiny_images / "train").rglob("*.png"))[:6], ["a", "b"] * 3)

@@ -47,6 +47,17 @@ def test_the_api_treats_a_path_named_random_like_the_word(monkeypatch, tmp_path:
     assert create_backbone("test_cnn", weights=Path("random")).weights_sha256 == "random"
 
 
+def test_a_model_probed_with_path_random_records_the_word_and_predicts(tiny_images, monkeypatch, tmp_path: Path):
+    import json
+
+    import graft
+
+    monkeypatch.chdir(tmp_path)
+    model = graft.probe(tiny_images, "test_cnn", weights=Path("random"), out=tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["backbone"]["weights_file"] == "random"
+    assert len(graft.load(tmp_path / "m").predict(sorted((tiny_images / "test").rglob("*.png"))[:2])) == 2
+
+
 @pytest.mark.parametrize("download", [False, True])
 def test_unknown_timm_name_blames_the_name_not_the_weights(download):
     with pytest.raises(UsageError, match="timm has no architecture named 'does_not_exist'") as caught:

@@ -255,3 +255,28 @@ def test_requests_leave_the_feature_cache_alone(client, tmp_path):
     r = client.post("/v2/models/topics/predict", headers=AUTH, json={"texts": ["a sentence never seen before 8731"]})
     assert r.status_code == 200, r.text
     assert cache_files() == before
+
+
+def test_a_port_out_of_range_is_refused_before_the_models_load():
+    from typer.testing import CliRunner
+
+    from graft.cli.main import app
+
+    result = CliRunner().invoke(app, ["serve", "/nonexistent-model", "--port", "70000"])
+    assert result.exit_code == 2 and "--port" in result.output
+    with pytest.raises(UsageError, match=r"port=70000 is outside its allowed range \[0, 65535\]"):
+        graft.serve_models(["/nonexistent-model"], port=70000)
+
+
+def test_uploads_are_decoded_as_files_are_read_exif_rotation_included(tmp_path):
+    """A phone photo carries its rotation in EXIF: the server must see what graft.predict sees."""
+    from graft.data.images import load_image
+    from graft.serve.decode import decode_image
+
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    Image.fromarray(np.arange(24 * 40 * 3, dtype=np.uint8).reshape(24, 40, 3)).save(path, exif=exif)
+    decoded = decode_image(path.read_bytes(), "rotated.jpg")
+    assert decoded.size == load_image(path).size == (24, 40)
+    assert np.array_equal(np.asarray(decoded), np.asarray(load_image(path)))

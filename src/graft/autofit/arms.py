@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -59,7 +59,6 @@ class Arm:
     backbones: list[str]
     size: int | None
     view: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def backbone(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from graft.errors import UsageError
+from graft.train.schedules import SCHEDULES
 
 #: Arms in the order the search considers them: cheapest expected gain per second first.
 ARM_KINDS = ("probe", "multilayer", "resolution", "views", "ensemble", "finetune")
@@ -31,7 +32,7 @@ class FitConfig:
     arms: list[str] = field(default_factory=lambda: list(ARM_KINDS), metadata={
         "help": "arm kinds the search may run: " + ", ".join(ARM_KINDS)})
     schedules: list[str] = field(default_factory=lambda: ["lp-ft"], metadata={
-        "help": "fine-tuning schedules of the finetune arm (lp-ft keeps the frozen prefix cached)"})
+        "help": "fine-tuning schedules of the finetune arm: lp-ft, gradual, fastai, full (lp-ft keeps the frozen prefix cached)"})
     frozen_groups: int | None = field(default=None, metadata={
         "help": "layer groups nearest the input lp-ft keeps frozen (their outputs cached); None: half of them"})
     epochs: int = field(default=6, metadata={"help": "epochs per fine-tuning run (1..200)"})
@@ -59,6 +60,7 @@ class FitConfig:
             "arms": len(self.arms) > 0 and all(a in ARM_KINDS for a in self.arms),
             "backbones": self.backbones is None or len(self.backbones) > 0,
             "frozen_groups": self.frozen_groups is None or self.frozen_groups >= 0,
+            "schedules": len(self.schedules) > 0 and all(s in SCHEDULES for s in self.schedules),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

@@ -34,7 +34,6 @@ class Context:
     notify: Notify = _quiet
     study_base: str = "graft-fit"
     main_backbone: str = ""
-    extracted: set[tuple[str, int | None, str | None]] = field(default_factory=set)
     _taps: dict[tuple[str, int | None, str | None], dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
     _hashes: list[str] | None = None
 
@@ -115,7 +114,6 @@ class Context:
             sub = self.ds.splits[mask]
             for s in todo:
                 have[s] = {t: v[sub == s] for t, v in feats.items()}
-            self.extracted.add((backbone, size, view))
         return {s: have[s] for s in splits}
 
     def items_to_extract(self, backbone: str, size: int | None, view: str | None = None,

@@ -43,7 +43,7 @@ def export(
 def serve(
     models: List[Path] = typer.Argument(..., help="Saved or exported model directories."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
-    port: int = typer.Option(8000, "--port"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535),
     backend: str = typer.Option("torch", "--backend", help="torch (saved models) or onnx (exported folders; saved models need `graft export` first)."),
     max_batch: int = typer.Option(32, "--max-batch", help="Largest micro-batch; 1 turns batching off."),
     max_latency_ms: float = typer.Option(5.0, "--max-latency-ms", help="Longest wait for a batch to fill."),

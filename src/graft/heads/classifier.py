@@ -103,12 +103,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
         if self.backbone == "identity":
             raise ValueError("layers='all' needs a pretrained backbone; 'identity' has no layers")
+        config = MultiLayerConfig(C_grid=tuple(self.C_grid), C=self.C, keep_grid=tuple(self.keep_grid), keep=self.keep,
+                                  max_iter=self.max_iter)  # checked before the extraction, not after it
         taps = tap_features(list(X), self.backbone, weights=self.weights, batch_size=self.batch_size,
                             **backbone_options(self.image_size))
         train, val = self._split(y_index)
         rows = lambda idx: {t: v[idx] for t, v in taps.items()}  # noqa: E731
-        config = MultiLayerConfig(C_grid=tuple(self.C_grid), C=self.C, keep_grid=tuple(self.keep_grid), keep=self.keep,
-                                  max_iter=self.max_iter)
         result = fit_multilayer(rows(train), y_index[train], rows(val) if val is not None else None,
                                 y_index[val] if val is not None else None, len(self.classes_), config)
         self.head_: LinearHead = result.head

@@ -45,7 +45,9 @@ import numpy as np
 
 from graft._config import check_ranges
 from graft.errors import UsageError
-from graft.features.taps import NORMALISATIONS, POOLINGS, combine_taps
+from graft.features.extract import _modality
+from graft.features.taps import NORMALISATIONS, POOLINGS, _check_taps, combine_taps
+from graft.features.views import check_view
 from graft.heads.linear import LinearHead
 from graft.heads.probe import ProbeConfig, _fit_one
 
@@ -391,9 +393,9 @@ def probe_dataset(ds: Any, backbone: Any, config: MultiLayerConfig | None = None
     train, val, test = ds.train, ds.val, ds.test
     names = available_taps(backbone, weights=weights, allow_download=allow_download, store=store, **backbone_options)
     taps = _tap_order({t: None for t in names}, config)  # type: ignore[misc]
-    unknown = sorted(set(config.taps or ()) - set(names))
-    if unknown:
-        raise UsageError(f"MultiLayerConfig.taps names unknown taps {unknown}; the backbone's taps: {', '.join(names)}")
+    _check_taps(config.taps or (), names, backbone)
+    for view in config.views:  # before the first extraction, not after the pass without views
+        check_view(view, _modality(backbone))
 
     def feats(items: list[Any], tap_list: list[str], view: str | None = None) -> dict[str, np.ndarray]:
         return tap_features(items, backbone, taps=tap_list, weights=weights, allow_download=allow_download, view=view,

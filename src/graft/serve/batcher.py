@@ -102,11 +102,11 @@ class MicroBatcher:
                     break
             batch = [p for p in batch if not p.future.done()]  # a client that went away
             if batch:
+                if self.on_batch is not None:  # here, not in _forward: its per-input retries are not new batches
+                    self.on_batch(len(batch))
                 await self._forward(loop, batch)
 
     async def _forward(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
-        if self.on_batch is not None:
-            self.on_batch(len(batch))
         try:
             proba = await loop.run_in_executor(self._pool, self.predict, [p.item for p in batch])
         except Exception as exc:  # one bad input: run the rest alone, so only its request fails

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import warnings
 from typing import Any
 
 import numpy as np
@@ -48,21 +47,23 @@ def _b64(text: str, what: str) -> bytes:
 
 
 def decode_image(raw: bytes, what: str) -> Any:
-    """Bytes of an image file → an RGB ``PIL.Image`` (fully decoded, size-capped)."""
-    from PIL import Image
+    """Bytes of an image file → an RGB ``PIL.Image``, decoded as ``graft.data.images`` decodes files
+    (same pixel cap, EXIF orientation applied: the server answers as ``graft.predict`` on the file)."""
+    from PIL import Image, ImageOps
 
-    from graft.data.images import DEFAULT_MAX_IMAGE_PIXELS, load_image
+    from graft.data.images import DEFAULT_MAX_IMAGE_PIXELS, _size_problem, to_rgb
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(raw)) as img:
-                if img.width * img.height > DEFAULT_MAX_IMAGE_PIXELS:
-                    raise BadInput(f"{what}: image too large ({img.width}x{img.height} pixels)", 413)
-                img.load()
-                return load_image(img)
+        with Image.open(io.BytesIO(raw)) as img:
+            reason = _size_problem(img, DEFAULT_MAX_IMAGE_PIXELS)
+            if reason:
+                raise BadInput(f"{what}: {reason}", 413 if reason.startswith("too large") else 422)
+            img.load()
+            return to_rgb(ImageOps.exif_transpose(img))
     except BadInput:
         raise
+    except Image.DecompressionBombError as exc:  # far over the cap: Pillow refuses before we can look
+        raise BadInput(f"{what}: too large: {exc}", 413) from exc
     except Exception as exc:  # Pillow raises many types for corrupt, truncated or unknown data
         raise BadInput(f"{what}: cannot decode the image ({type(exc).__name__}: {exc})") from exc
 

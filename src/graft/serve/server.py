@@ -27,6 +27,9 @@ def serve(models: Sequence[str | Path], *, host: str = "127.0.0.1", port: int = 
     Example:
         >>> graft.serve_models(["models/fashion"], port=8000, max_batch=16)   # doctest: +SKIP
     """
+    from graft._config import check_value
+
+    check_value("port", port, "[0, 65535]")  # before the models load (0: any free port)
     uvicorn = require("uvicorn", "serve")
     from graft.serve.app import create_app
 
