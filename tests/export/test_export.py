@@ -157,3 +157,11 @@ def test_default_out_is_beside_the_model_and_data_option_is_used(cnn_model, tiny
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["path"] == str(tmp_path / "fashion-onnx")
     assert json.loads(result.output)["parity"]["n"] == len(graft.read(tiny_image_copy).train)
+
+
+def test_a_killed_exports_leftover_temp_is_cleaned_by_the_next_export(cnn_model, tmp_path):
+    stale = tmp_path / ".onnx.tmp-999999999-deadbeef"  # named as graft's temps are: this pid is not running
+    stale.mkdir()
+    (stale / "model.onnx").write_bytes(b"half-written")
+    export_model(cnn_model, tmp_path / "onnx")
+    assert not stale.exists() and (tmp_path / "onnx" / "model.onnx").is_file()

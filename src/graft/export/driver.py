@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import numpy as np
 
+from graft._files import make_temp_dir, respect_umask, swap_dir
 from graft.errors import GraftError, UsageError
 
 if TYPE_CHECKING:
@@ -107,11 +107,13 @@ def export_model(
     target = Path(out) if out is not None else _default_out(saved)
     ds = _dataset(saved, data)
     _check_target(target, overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    tmp = make_temp_dir(target)  # pid-named: a killed export's leftovers are cleaned by the next one
     try:
         record, refused = _build(saved, ds, tmp, settings)
-        _replace_dir(tmp, target)
+        for path in tmp.rglob("*"):  # some writers make private (0600) files; a server may run as another user
+            if path.is_file():
+                respect_umask(path)
+        swap_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -345,28 +347,4 @@ def _check_target(target: Path, overwrite: bool) -> None:
         raise UsageError(f"{target} holds a saved (PyTorch) model; choose another --out so it is not replaced")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise UsageError(f"{target} exists; pass --overwrite (overwrite=True) to replace that export, or choose another --out")
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``; an earlier export there is swapped out, then removed."""
-    _usual_permissions(new)
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{new.name[-8:]}")
-        target.rename(old)
-        new.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.rename(target)
-
-
-def _usual_permissions(folder: Path) -> None:
-    """mkdtemp makes a private (0700) folder and some writers private files: give the export the
-    permissions of an ordinary folder (umask applied), so a server running as another user reads it."""
-    import os
-
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-    for path in folder.rglob("*"):
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
