@@ -12,7 +12,7 @@ import importlib
 from graft.cli.app import app
 
 COMMAND_MODULES = ("graft.cli.core", "graft.cli.train", "graft.cli.choose", "graft.cli.adapt", "graft.cli.ship",
-                   "graft.cli.report", "graft.cli.story")
+                   "graft.cli.report", "graft.cli.story", "graft.cli.tabular", "graft.cli.recommend")
 
 for _module in COMMAND_MODULES:
     try:
