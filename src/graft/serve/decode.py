@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from graft.errors import DataError
+
 
 class BadInput(Exception):
     """A request input that cannot be used; ``status`` is the HTTP status to answer with."""
@@ -69,18 +71,10 @@ def decode_image(raw: bytes, what: str) -> Any:
 
 
 def decode_audio(raw: bytes, sample_rate: int, what: str) -> np.ndarray:
-    """Bytes of an audio file → a mono float32 waveform at ``sample_rate``."""
+    """Bytes of an audio file → a mono float32 waveform at ``sample_rate`` (as files are read)."""
+    from graft.backbones.audio_io import load_audio
+
     try:
-        import soundfile as sf
-
-        data, rate = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises several types by version
-        raise BadInput(f"{what}: cannot decode the audio ({type(exc).__name__}: {exc}); send WAV, FLAC or OGG") from exc
-    if data.shape[0] == 0:
-        raise BadInput(f"{what}: the audio holds no samples")
-    wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if rate != sample_rate:
-        import librosa
-
-        wave = librosa.resample(wave, orig_sr=rate, target_sr=sample_rate)
-    return np.ascontiguousarray(wave, dtype=np.float32)
+        return load_audio(io.BytesIO(raw), sample_rate, name=what)
+    except DataError as exc:
+        raise BadInput(str(exc)) from exc
