@@ -41,6 +41,8 @@ _LAZY = {
     "FeatureStore": "graft.features.store:FeatureStore",
     "ProbeConfig": "graft.heads.probe:ProbeConfig",
     "TransferClassifier": "graft.heads.classifier:TransferClassifier",
+    "TransferRegressor": "graft.heads.regressor:TransferRegressor",
+    "RidgeConfig": "graft.heads.regression:RidgeConfig",
     "SavedModel": "graft.models:SavedModel",
     "finetune": "graft.train.finetune:finetune",
     "finetune_multitask": "graft.train.multitask:finetune_multitask",

@@ -108,6 +108,10 @@ def probe(
     when the data has a test split) go into the model's lineage. Saved to ``out`` when given; an
     existing model there is replaced only with ``overwrite=True`` (checked before any work).
 
+    A numeric label column read as a regression target (``target_type``, see ``graft.data.read``)
+    gets a ridge probe instead (``config``: a ``graft.heads.regression.RidgeConfig``): strength chosen
+    by validation R², targets standardised, the scaling saved in ``config.json``.
+
     Example:
         >>> model = graft.probe("data/pets", backbone="mobilenet_v2", out="models/pets")  # doctest: +SKIP
         >>> model.lineage["metrics"]["val"]["accuracy"]                                   # doctest: +SKIP
@@ -120,9 +124,17 @@ def probe(
     backbone_options(image_size)  # settings are checked before any data is read
     check_out(out, overwrite)
     ds = as_dataset(data, **read_options)
-    config = config or ProbeConfig()
     train, val, test = ds.train, ds.val, ds.test
     _require_labels(train, "train")
+    if ds.is_regression:  # a numeric label: ridge probe (graft.api_regression)
+        from graft.api_regression import probe_regression, ridge_config
+
+        model = probe_regression(ds, backbone, ridge_config(config, layers), weights=weights, image_size=image_size,
+                                 allow_download=allow_download, batch_size=batch_size, progress=progress)
+        if out is not None:
+            save_model(model, out, ds, overwrite=overwrite)
+        return model
+    config = config or ProbeConfig()
     if _multilayer(config, layers):
         model = _probe_multilayer(ds, backbone, weights, image_size, _multilayer(config, layers), allow_download,
                                   batch_size, progress)
@@ -280,14 +292,29 @@ def evaluate(model: "str | Path | SavedModel", data: "str | Path | Dataset", tas
     matched by name; items of classes the model does not know are counted and left out. Items
     the model was trained on (train and validation splits) are counted in ``seen_in_training``,
     and ``note`` says so: scores on them overstate accuracy on new data.
+
+    A regression model gives R², RMSE, MAE, n and ``residuals`` (quantiles of true minus predicted,
+    and the items with the largest residuals) instead; the data's label is read as a number.
     """
     from graft.metrics import classification_metrics
 
     model = _as_model(model)
+    # read the data's label as the model's kind: a number for a regression model, a class name otherwise
+    read_options.setdefault("target_type", "regression" if getattr(model, "is_regression", False) else "classification")
     ds = as_dataset(data, **read_options)
     _check_modality(model, ds)
     fingerprint = ds.fingerprint
     ds = ds.test if ds.has_split("test") else ds.select(np.arange(len(ds)))
+    if getattr(model, "is_regression", False):
+        from graft.api_regression import evaluate_regression
+
+        if task is not None:
+            raise UsageError(f"{model.path or 'this model'} is a single-task regression model; leave out the task")
+        return evaluate_regression(model, ds, fingerprint)
+    if ds.is_regression:
+        raise UsageError(f"{ds.source} has a numeric target ({ds.classes[0]!r}) but the model is a classifier "
+                         f"(classes {model.classes[:10]}); evaluate a regression model on it, or read its labels as "
+                         "classes with --target-type classification")
     name, classes = _task_of(model, task, ds.classes)
     labels, keep, unknown = _map_classes(ds, classes)
     if not keep.any():
@@ -352,7 +379,8 @@ def _map_classes(ds: "Dataset", model_classes: list[str]) -> tuple[np.ndarray, n
 
 def predict(model: "str | Path | SavedModel", inputs: Sequence[Any],
             skipped: list[tuple[str, str]] | None = None, task: str | None = None) -> list[dict[str, Any]]:
-    """Label and class probabilities for each input (file paths, folders of files, or texts).
+    """Label and class probabilities for each input (file paths, folders of files, or texts);
+    for a regression model, the predicted number (``{"input", "value"}``).
 
     For a multi-task model, those of ``task`` (default: its first task); each row then names its ``task``.
 
@@ -364,6 +392,11 @@ def predict(model: "str | Path | SavedModel", inputs: Sequence[Any],
             kind than the model's (a file path for a text model, a table for an image model).
     """
     model = _as_model(model)
+    if getattr(model, "is_regression", False):  # rows of {"input", "value"}
+        from graft.api_regression import predict_regression
+
+        _task_of(model, task)  # a single-task model: a named task is refused
+        return predict_regression(model, expand_inputs(inputs, model.config.backbone.modality, skipped))
     name, classes = _task_of(model, task)
     items = expand_inputs(inputs, model.config.backbone.modality, skipped)
     proba = model.predict_proba(items, **({"task": name} if name else {}))

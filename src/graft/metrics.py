@@ -1,4 +1,4 @@
-"""Classification metrics shared by probe, trainer, evaluate and verify."""
+"""Classification and regression metrics shared by probe, trainer, evaluate and verify."""
 
 from __future__ import annotations
 
@@ -37,3 +37,43 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, n_classes: int
         out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=labels).tolist()
         out["classes"] = names
     return out
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str] | None = None,
+                       detailed: bool = False, largest: int = 10) -> dict[str, Any]:
+    """R², RMSE, MAE and n; with ``detailed``, a residual summary (``y_true - y_pred``): quantiles,
+    mean, and the ``largest`` residuals by size with the items' ``names``.
+
+    Example:
+        >>> regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))["mae"]
+        0.3333333333333333
+    """
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    n = len(y_true)
+    if not n:
+        return {"n": 0, "r2": float("nan"), "rmse": float("nan"), "mae": float("nan")}
+    residual = y_true - y_pred
+    total = float(np.sum((y_true - y_true.mean()) ** 2))
+    # R² of a constant target is undefined; 0 for a perfect fit of it would hide nothing, NaN says so
+    r2 = 1.0 - float(np.sum(residual ** 2)) / total if total > 0 else float("nan")
+    out: dict[str, Any] = {"n": int(n), "r2": r2, "rmse": float(np.sqrt(np.mean(residual ** 2))),
+                           "mae": float(np.mean(np.abs(residual)))}
+    if detailed:
+        out["residuals"] = residual_summary(y_true, y_pred, names, largest)
+    return out
+
+
+def residual_summary(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str] | None = None,
+                     largest: int = 10) -> dict[str, Any]:
+    """Quantiles of the residuals (true minus predicted) and the items with the largest ones."""
+    residual = np.asarray(y_true, dtype=np.float64) - np.asarray(y_pred, dtype=np.float64)
+    levels = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+    worst = np.argsort(-np.abs(residual), kind="stable")[:largest]
+    names = list(names) if names is not None else [str(i) for i in range(len(residual))]
+    return {
+        "mean": float(residual.mean()),
+        "quantiles": {f"{q:g}": float(v) for q, v in zip(levels, np.quantile(residual, levels))},
+        "largest": [{"item": names[i], "true": float(y_true[i]), "predicted": float(y_pred[i]),
+                     "residual": float(residual[i])} for i in worst],
+    }

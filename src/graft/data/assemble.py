@@ -82,11 +82,22 @@ def assemble(
     classes: Sequence[str] | None = None,
     limit_per_class: int | None = None,
     sample_rate: int | None = None,
+    target_type: str = "auto",
+    target_name: str | None = None,
 ) -> Dataset:
-    """Check the rows and build the dataset (see the module docstring for the rules)."""
+    """Check the rows and build the dataset (see the module docstring for the rules).
+
+    ``target_type`` "auto" reads numeric labels with many distinct values as a regression target
+    (:func:`graft.data.regression.infer_task`), "regression" always, "classification" never.
+    """
     check_options(val_fraction, limit_per_class)
     if not len(rows):
         raise DataError(f"{source}: no usable items; {skipped.summary()}")
+    from graft.data.regression import assemble_regression, resolve_task
+
+    if resolve_task(rows, target_type, classes, source, skipped, target_name) == "regression":
+        return assemble_regression(rows, modality=modality, source=source, skipped=skipped, val_fraction=val_fraction,
+                                   seed=seed, limit=limit_per_class, sample_rate=sample_rate, target_name=target_name)
     rows = cap_per_class(rows, limit_per_class, seed)
     labelled = any(n is not None for n in rows.names)
     explicit = classes is not None

@@ -12,6 +12,7 @@ import numpy as np
 from graft._config import atomic_write_text
 
 Modality = Literal["image", "text", "audio", "array"]
+TaskKind = Literal["classification", "regression"]
 Split = Literal["train", "val", "test"]
 UNLABELLED = -1
 
@@ -92,6 +93,9 @@ class Dataset:
         source: where it was read from (for lineage and messages).
         skipped: what could not be used.
         sample_rate: for audio items given as arrays.
+        task: "classification", or "regression": then ``targets`` holds the numbers, ``classes``
+            is ``[<label column>]`` and ``labels`` is 0 (labelled) or ``-1`` (no target).
+        targets: float targets of a regression dataset (NaN where unknown); ``None`` otherwise.
     """
 
     items: list[Any]
@@ -102,6 +106,8 @@ class Dataset:
     source: str = "<memory>"
     skipped: SkipReport = field(default_factory=SkipReport)
     sample_rate: int | None = None
+    task: TaskKind = "classification"
+    targets: np.ndarray | None = None
     _fingerprint: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -111,13 +117,22 @@ class Dataset:
         self.splits = np.asarray(self.splits, dtype=object)
         if not (len(self.items) == len(self.labels) == len(self.splits)):
             raise ValueError("items, labels and splits must have the same length")
+        if self.task == "regression":
+            if self.targets is None or len(self.targets) != len(self.items):
+                raise ValueError("a regression dataset needs one target per item")
+            self.targets = np.asarray(self.targets, dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.items)
 
     @property
     def y(self) -> np.ndarray:
-        return self.labels
+        """Class indices, or the float targets of a regression dataset."""
+        return self.targets if self.is_regression else self.labels
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def is_labelled(self) -> bool:
@@ -136,6 +151,8 @@ class Dataset:
             source=self.source,
             skipped=self.skipped,
             sample_rate=self.sample_rate,
+            task=self.task,
+            targets=self.targets[index] if self.targets is not None else None,
         )
 
     def split(self, name: Split) -> "Dataset":
@@ -171,17 +188,37 @@ class Dataset:
         if self._fingerprint is None:
             digest = hashlib.sha256()
             digest.update("\x1f".join(self.classes).encode())
-            for h, y, s in zip(self.item_hashes(), self.labels.tolist(), self.splits.tolist()):
+            # a regression target enters as its exact float (hex); a class as its index, as always
+            ys = self.labels.tolist() if not self.is_regression else [float(t).hex() for t in self.targets]
+            for h, y, s in zip(self.item_hashes(), ys, self.splits.tolist()):
                 digest.update(f"{h}:{y}:{s};".encode())
             self._fingerprint = digest.hexdigest()[:32]
         return self._fingerprint
 
     def describe(self) -> dict[str, Any]:
+        if self.is_regression:
+            return self._describe_regression()
         return {
             "source": self.source,
             "modality": self.modality,
             "n": len(self),
             "classes": list(self.classes),
+            "splits": {s: int(np.sum(self.splits == s)) for s in ("train", "val", "test")},
+            "skipped": len(self.skipped),
+            "fingerprint": self.fingerprint,
+        }
+
+    def _describe_regression(self) -> dict[str, Any]:
+        known = self.targets[np.isfinite(self.targets)]
+        summary = ({"min": float(known.min()), "mean": float(known.mean()), "median": float(np.median(known)),
+                    "max": float(known.max()), "std": float(known.std())} if len(known) else {})
+        return {
+            "source": self.source,
+            "modality": self.modality,
+            "task": "regression",
+            "n": len(self),
+            "target": self.classes[0] if self.classes else "target",
+            "target_summary": summary,
             "splits": {s: int(np.sum(self.splits == s)) for s in ("train", "val", "test")},
             "skipped": len(self.skipped),
             "fingerprint": self.fingerprint,

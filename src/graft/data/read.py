@@ -25,6 +25,7 @@ from graft.data.audio import AUDIO_EXTENSIONS
 from graft.data.dataset import Dataset, Modality, SkipReport
 from graft.data.folders import read_folder, visible_dirs
 from graft.data.hashing import item_hash
+from graft.data.regression import check_target_type
 from graft.data.images import DEFAULT_MAX_IMAGE_PIXELS
 from graft.data.tables import (
     SPLIT_NAMES,
@@ -59,6 +60,7 @@ def read(
     audio_extensions: Sequence[str] = AUDIO_EXTENSIONS,
     limit_per_class: int | None = None,
     feature_columns: Sequence[str] | None = None,
+    target_type: str = "auto",
 ) -> Dataset:
     """Read a dataset from a folder or a table file.
 
@@ -74,6 +76,9 @@ def read(
         audio_extensions: file extensions read as audio.
         limit_per_class: keep at most this many items per class in each given split.
         feature_columns: numeric table columns to read as ``modality="array"`` rows.
+        target_type: "auto" (a numeric label column with many distinct values is a regression
+            target, and a note says so), "classification" or "regression" (see
+            :mod:`graft.data.regression`).
 
     Returns:
         The dataset; files and rows that could not be used are listed in ``dataset.skipped``.
@@ -87,8 +92,11 @@ def read(
         (['cat', 'dog'], 160, 40)
     """
     check_options(val_fraction, limit_per_class)
+    check_target_type(target_type)
     root = Path(path).absolute()
     options = dict(val_fraction=val_fraction, seed=seed, limit_per_class=limit_per_class)
+    if target_type != "auto":
+        options["target_type"] = target_type
     tables = _table_files(root)
     if tables is not None:
         columns = dict(text_column=text_column, label_column=label_column, feature_columns=feature_columns)
@@ -149,6 +157,7 @@ def _read_tables(
     val_fraction: float,
     seed: int,
     limit_per_class: int | None,
+    target_type: str = "auto",
 ) -> Dataset:
     if modality not in (None, "text", "array"):
         raise UsageError(f"a table reads as modality 'text' or 'array', not {modality!r}")
@@ -165,7 +174,8 @@ def _read_tables(
             rows.extend(text_rows(table, text_column, label_column, SPLIT_COLUMN, split))
         skipped.extend(table.skipped)
     modality = "array" if as_array else "text"
-    options = dict(val_fraction=val_fraction, seed=seed, limit_per_class=limit_per_class)
+    options = dict(val_fraction=val_fraction, seed=seed, limit_per_class=limit_per_class, target_type=target_type,
+                   target_name=label_column)
     return assemble(rows, modality=modality, source=source, skipped=skipped, **options)
 
 
@@ -181,6 +191,7 @@ def from_frame(
     seed: int = 0,
     limit_per_class: int | None = None,
     source: str = "<DataFrame>",
+    target_type: str = "auto",
 ) -> Dataset:
     """A dataset from a pandas DataFrame: a text column, or numeric feature columns.
 
@@ -196,6 +207,7 @@ def from_frame(
         seed: chooses the val items, deterministically.
         limit_per_class: keep at most this many rows per class and split.
         source: name used in messages and lineage.
+        target_type: "auto", "classification" or "regression" (see :func:`read`).
 
     Example:
         >>> import pandas as pd
@@ -205,6 +217,7 @@ def from_frame(
     """
     if text_column is not None and feature_columns is not None:
         raise UsageError("give text_column or feature_columns, not both")
+    check_target_type(target_type)
     table = frame_table(df, source)
     require_columns(table, {"text_column": text_column, "label_column": label_column})
     if text_column is None and feature_columns is None and "text" in table.columns:
@@ -215,7 +228,8 @@ def from_frame(
         columns = feature_columns or default_feature_columns(table, [label_column, split_column])
         rows = feature_rows(table, columns, label_column, split_column, None)
     modality: Modality = "text" if text_column else "array"
-    options = dict(val_fraction=val_fraction, seed=seed, classes=classes, limit_per_class=limit_per_class)
+    options = dict(val_fraction=val_fraction, seed=seed, classes=classes, limit_per_class=limit_per_class,
+                   target_type=target_type, target_name=label_column)
     return assemble(rows, modality=modality, source=source, skipped=table.skipped, **options)
 
 
@@ -230,6 +244,7 @@ def from_arrays(
     val_fraction: float = 0.0,
     seed: int = 0,
     source: str = "<arrays>",
+    target_type: str = "auto",
 ) -> Dataset:
     """A dataset from in-memory arrays.
 
@@ -245,6 +260,8 @@ def from_arrays(
         val_fraction: stratified share of train to hold out as val when no val split is given.
         seed: chooses the val items, deterministically.
         source: name used in messages and lineage.
+        target_type: "auto", "classification" or "regression": float ``y`` with many distinct values
+            is a regression target under "auto" (see :func:`read`).
 
     Rows with non-finite features or a missing label are skipped (listed in ``dataset.skipped``).
 
@@ -253,6 +270,7 @@ def from_arrays(
         >>> ds.modality, ds.classes, ds.labels.tolist()
         ('array', ['no', 'yes'], [0, 1, 0, 1])
     """
+    check_target_type(target_type)
     items = _as_items(X)
     modality = modality or _infer_modality(items, X, sample_rate)
     if modality == "audio" and sample_rate is None:
@@ -268,7 +286,7 @@ def from_arrays(
             continue
         rows.add(item, name, split, f"{item_hash(item)}\x1f{name}", where)
     rate = sample_rate if modality == "audio" else None
-    options = dict(val_fraction=val_fraction, seed=seed, classes=classes, sample_rate=rate)
+    options = dict(val_fraction=val_fraction, seed=seed, classes=classes, sample_rate=rate, target_type=target_type)
     return assemble(rows, modality=modality, source=source, skipped=skipped, **options)
 
 

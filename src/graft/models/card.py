@@ -29,16 +29,16 @@ def render_card(config: ModelConfig, lineage: dict[str, Any]) -> str:
     parent = lineage.get("parent") or {}
     front = ["---", "library_name: graft", f"base_model: {_base_model(config, parent)}",
              f"base_model_relation: {'adapter' if lora else parent.get('relation') or 'finetune'}",
-             f"license: {_card_licence(config, chain)}", "pipeline_tag: " + _pipeline(config.backbone.modality)]
+             f"license: {_card_licence(config, chain)}", "pipeline_tag: " + _pipeline(config.backbone.modality, config.task)]
     front += _yaml_list("tags", ["graft", "transfer-learning", config.method.split(":")[0]] + (["lora", "peft"] if lora else []))
     tasks = lineage.get("tasks") if isinstance(lineage.get("tasks"), dict) else {}
     sources = [str((t.get("dataset") or {}).get("source")) for t in tasks.values() if isinstance(t, dict) and t.get("dataset")]
     front += _yaml_list("datasets", [_yaml_str(s) for s in sources or [str(data.get("source", "unknown"))]])
     if metrics:
         front += ["model-index:", f"- name: {_base_model(config, parent)}-{config.method.replace(':', '-')}", "  results:",
-                  "  - task:", "      type: " + _pipeline(config.backbone.modality), "    metrics:"]
+                  "  - task:", "      type: " + _pipeline(config.backbone.modality, config.task), "    metrics:"]
         for split, values in metrics.items():
-            for name in ("accuracy", "macro_f1"):
+            for name in ("accuracy", "macro_f1", "r2", "rmse", "mae"):
                 if isinstance(values, dict) and name in values:
                     front += [f"    - type: {name}", f"      value: {values[name]:.4f}", f"      name: {split} {name}"]
     front.append("---")
@@ -56,7 +56,7 @@ def render_card(config: ModelConfig, lineage: dict[str, Any]) -> str:
             "",
         ]
     body += [
-        "## Classes",
+        "## Classes" if config.task != "regression" else "## Target",
         *_class_lines(config),
         "",
         "## Training data",
@@ -67,7 +67,9 @@ def render_card(config: ModelConfig, lineage: dict[str, Any]) -> str:
         "",
         "## Metrics",
     ]
-    if metrics:
+    if metrics and config.task == "regression":
+        body += _regression_metric_lines(metrics)
+    elif metrics:
         body += ["| split | accuracy | macro-F1 | n |", "|---|---|---|---|"]
         for split, values in metrics.items():
             if isinstance(values, dict) and "accuracy" in values:
@@ -155,7 +157,8 @@ def _chain_lines(chain: dict[str, Any] | None) -> list[str]:
         source = ", ".join(f"`{d.get('source')}`" for d in datas) or "—"
         licence = "; ".join(str(d.get("license")) for d in datas) or "—"
         scores = hop.get("metrics") or {}
-        score = next((f"{scores[s]['accuracy']:.4f} ({s})" for s in ("test", "val") if s in scores), "—")
+        score = next((f"{scores[s]['accuracy']:.4f} ({s})" if "accuracy" in scores[s] else f"R² {scores[s]['r2']:.4f} ({s})"
+                      for s in ("test", "val") if isinstance(scores.get(s), dict) and ({"accuracy", "r2"} & set(scores[s]))), "—")
         lines.append(f"| {i} | {model} | {hop.get('method')} | {hop.get('relation') or '—'} | {source} | {licence} | {score} |")
     root = chain["root"]
     lines.append(f"| root | {root.get('kind', '?')}: `{root.get('backbone') or root.get('hub_id')}` | pretrained | — | — | "
@@ -164,6 +167,8 @@ def _chain_lines(chain: dict[str, Any] | None) -> list[str]:
 
 
 def _kind(config: ModelConfig) -> str:
+    if config.task == "regression":
+        return f"regression of `{config.classes[0]}`"
     if not config.tasks:
         return f"{len(config.classes)}-class classifier"
     return "multi-task classifier (" + ", ".join(f"{t}: {len(v['classes'])} classes" for t, v in config.tasks.items()) + ")"
@@ -171,6 +176,10 @@ def _kind(config: ModelConfig) -> str:
 
 def _class_lines(config: ModelConfig) -> list[str]:
     """The classes; for a multi-task model each task's, and how to choose the task (the first is the default)."""
+    if config.task == "regression":
+        head = config.head
+        return [f"A number: `{config.classes[0]}`, predicted by a ridge head (alpha {head.get('alpha')}) on "
+                f"standardised targets (mean {head.get('target_mean', 0):.6g}, scale {head.get('target_scale', 1):.6g})."]
     if not config.tasks:
         return [", ".join(f"`{c}`" for c in config.classes)]
     return [f"- task `{t}`{' (default)' if i == 0 else ''}: " + ", ".join(f"`{c}`" for c in v["classes"])
@@ -200,6 +209,15 @@ def _licence_id(text: str) -> str:
     return "other"
 
 
-def _pipeline(modality: str) -> str:
+def _regression_metric_lines(metrics: dict[str, Any]) -> list[str]:
+    """The metrics table of a regression model: R², RMSE, MAE per split."""
+    rows = [(split, v) for split, v in metrics.items() if isinstance(v, dict) and "r2" in v]
+    return ["| split | R² | RMSE | MAE | n |", "|---|---|---|---|---|"] + [
+        f"| {split} | {v['r2']:.4f} | {v['rmse']:.4g} | {v['mae']:.4g} | {v.get('n', '')} |" for split, v in rows]
+
+
+def _pipeline(modality: str, task: str = "classification") -> str:
+    if task == "regression" and modality == "array":
+        return "tabular-regression"
     return {"image": "image-classification", "text": "text-classification",
             "audio": "audio-classification"}.get(modality, "tabular-classification")

@@ -254,11 +254,31 @@ class SavedModel:
         adapters = state_sha256(self.lora_state)
         bb.key = hashlib.sha256(f"{bb.cache_key()}+lora-{adapters}".encode()).hexdigest()[:32]
 
+    @property
+    def is_regression(self) -> bool:
+        """True for a model that predicts a number (``config.task == "regression"``, a ridge head)."""
+        return self.config.task == "regression"
+
+    def predict_values(self, items: Sequence[Any], **kw: Any) -> np.ndarray:
+        """Predicted numbers (N,) of a regression model, in the target's units."""
+        from graft.heads.regression import predict_values
+
+        if not self.is_regression:
+            raise UsageError(f"{self.path or 'this model'} is a classifier (classes {self.classes}); "
+                             "use predict or predict_proba")
+        return predict_values(self.head, self.config.head, self.embed(items, **kw))
+
     def predict_proba(self, items: Sequence[Any], task: str | None = None, **kw: Any) -> np.ndarray:
         """Class probabilities (N, C); for a multi-task model those of ``task`` (default: the first)."""
+        if self.is_regression:
+            raise UsageError(f"{self.path or 'this model'} is a regression model (target "
+                             f"{self.classes[0]!r}): it predicts numbers, not class probabilities; use predict")
         return self.task(task)[2].predict_proba(self.embed(items, **kw))
 
-    def predict(self, items: Sequence[Any], task: str | None = None, **kw: Any) -> list[str]:
+    def predict(self, items: Sequence[Any], task: str | None = None, **kw: Any) -> Any:
+        """Class names; for a regression model the predicted numbers (a float array)."""
+        if self.is_regression:
+            return self.predict_values(items, **kw)
         classes = self.task(task)[1]
         return [classes[i] for i in self.predict_proba(items, task=task, **kw).argmax(axis=1)]
 
