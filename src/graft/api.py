@@ -301,6 +301,8 @@ def evaluate(model: "str | Path | SavedModel", data: "str | Path | Dataset", tas
     model = _as_model(model)
     # read the data's label as the model's kind: a number for a regression model, a class name otherwise
     read_options.setdefault("target_type", "regression" if getattr(model, "is_regression", False) else "classification")
+    if getattr(model, "is_regression", False) and model.config.backbone.modality == "array":
+        read_options.setdefault("modality", "array")  # a table's numeric columns are the features
     ds = as_dataset(data, **read_options)
     _check_modality(model, ds)
     fingerprint = ds.fingerprint

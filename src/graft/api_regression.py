@@ -89,6 +89,8 @@ def evaluate_regression(model: "SavedModel", ds: "Dataset", fingerprint: str) ->
 
 def _item_name(ds: "Dataset", i: int) -> str:
     item = ds.items[i]
+    if ds.where is not None and not isinstance(item, Path):  # a table row: its file and line
+        return ds.where[i]
     if isinstance(item, (str, Path)):
         text = str(item)
         return text if len(text) <= 80 else text[:77] + "..."
@@ -104,3 +106,102 @@ def predict_regression(model: "SavedModel", items: Sequence[Any]) -> list[dict[s
 def refuse(command: str, instead: str, what: str = "a numeric target (regression)") -> UsageError:
     """The error a command that only classifies gives for regression data or models."""
     return UsageError(f"{command} is for classification and this is {what}; {instead}")
+
+
+def loaded_is_regression(model: Any) -> bool:
+    """Whether a loaded model (a SavedModel or an export) predicts numbers."""
+    return bool(getattr(model, "is_regression", False))
+
+
+def write_values(rows: list[dict[str, Any]], path: str | Path) -> None:
+    """``graft predict --out`` of a regression model: a CSV of input, value (written atomically)."""
+    import csv
+    import io
+
+    from graft._config import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["input", "value"])
+    for r in rows:
+        writer.writerow([r["input"], repr(float(r["value"]))])
+    atomic_write_text(path, buffer.getvalue())
+
+
+def fit_regression(ds: "Dataset", out: str | Path | None, config: Any, *, weights: str | Path | None = None,
+                   allow_download: bool = False, overwrite: bool = False,
+                   progress: Any = None) -> tuple["SavedModel", dict[str, Any]]:
+    """``graft fit`` on a numeric target: a ridge probe per backbone and input size, within the
+    time budget, the best validation R² kept (ties: the earlier, cheaper arm), refitted on train +
+    val and saved with the report (``fit.json``). The multi-layer probe and fine-tuning arms fit
+    classifiers and are listed as not run.
+    """
+    import json
+    import time
+
+    from graft.api import save_model
+    from graft.heads.regression import RidgeConfig
+
+    notify = progress or (lambda event: None)
+    start = time.perf_counter()
+    backbones, how = _fit_backbones(ds, config)
+    sizes = list(config.image_sizes or [None]) if ds.modality == "image" else [None]
+    rows: list[dict[str, Any]] = []
+    for i, (backbone, size) in enumerate((b, s) for b in backbones for s in sizes):
+        arm = f"ridge:{backbone}" + (f"@{size}" if size else "")
+        if i and time.perf_counter() - start > config.time_budget:
+            notify({"event": "stage", "message": f"{arm}: skipped, the time budget is spent"})
+            continue
+        notify({"event": "stage", "message": f"{arm}: running"})
+        rows.append(_ridge_arm(ds, backbone, size, weights if i == 0 else None, allow_download))
+        notify({"event": "stage", "message": f"{arm}: validation R² {rows[-1]['val_r2']:.4f}"})
+    best = max(rows, key=lambda r: (r["val_r2"], -rows.index(r)))
+    reason = (f"highest validation R² ({best['val_r2']:.4f}) of {len(rows)} ridge arm(s)"
+              if len(rows) > 1 else "the only arm run")
+    model = probe_regression(ds, best["backbone"], RidgeConfig(), weights=weights if best is rows[0] else None,
+                             image_size=best["image_size"], allow_download=allow_download, batch_size=64, progress=False)
+    report = {"task": "regression", "metric": "r2", "arms": rows, "chosen": best["method"], "reason": reason,
+              "backbones": {"how": how, "backbones": backbones},
+              "not_run": {"multilayer": "the multi-layer probe fits classifiers",
+                          "finetune": "fine-tuning trains with a classification loss"},
+              "seconds": round(time.perf_counter() - start, 1),
+              "model_metrics": {s: m for s, m in model.lineage.get("metrics", {}).items() if s == "test"}}
+    model.lineage["fit"] = report
+    model.extra_files["fit.json"] = (json.dumps(report, indent=2, default=str) + "\n").encode()
+    if out is not None:
+        save_model(model, out, ds, overwrite=overwrite)
+    return model, report
+
+
+def _fit_backbones(ds: "Dataset", config: Any) -> tuple[list[str], str]:
+    if config.backbones:
+        return list(dict.fromkeys(config.backbones)), "given"
+    if ds.modality == "array":
+        return ["identity"], "numeric rows: no backbone"
+    from graft.rank.driver import offline_backbones
+
+    names = offline_backbones(ds.modality)[: config.max_backbones]
+    if not names:
+        raise UsageError(f"no {ds.modality} backbone has its weights on this machine; name one with --backbone")
+    # LogME ranks backbones for classification; for a number each kept backbone gets its own ridge arm
+    return names, f"the first {len(names)} offline {ds.modality} backbone(s), each tried"
+
+
+def _ridge_arm(ds: "Dataset", backbone: str, size: int | None, weights: str | Path | None,
+               allow_download: bool) -> dict[str, Any]:
+    """Ridge on train, scored on val (chooses) and test (reported): one row of the fit report."""
+    import time
+
+    from graft.api import embed
+    from graft.heads.regression import RidgeConfig, fit_ridge
+    from graft.metrics import regression_metrics
+
+    start = time.perf_counter()
+    features = embed(ds, backbone, weights=weights, image_size=size, allow_download=allow_download)
+    part = {s: features[ds.splits == s] for s in ("train", "val", "test")}
+    result = fit_ridge(part["train"], ds.train.targets, part["val"], ds.val.targets,
+                       RidgeConfig(refit_on_val=False))  # validation stays unseen: it chooses
+    test = regression_metrics(ds.test.targets, result.predict(part["test"]))["r2"] if len(part["test"]) else None
+    return {"method": f"ridge:{backbone}" + (f"@{size}" if size else ""), "backbone": backbone, "image_size": size,
+            "alpha": result.alpha, "val_r2": result.val_metrics["r2"], "n_val": len(part["val"]), "test_r2": test,
+            "seconds": round(time.perf_counter() - start, 2)}

@@ -96,6 +96,7 @@ class Dataset:
         task: "classification", or "regression": then ``targets`` holds the numbers, ``classes``
             is ``[<label column>]`` and ``labels`` is 0 (labelled) or ``-1`` (no target).
         targets: float targets of a regression dataset (NaN where unknown); ``None`` otherwise.
+        where: per item, where it was read from (regression datasets; names the largest residuals).
     """
 
     items: list[Any]
@@ -108,6 +109,7 @@ class Dataset:
     sample_rate: int | None = None
     task: TaskKind = "classification"
     targets: np.ndarray | None = None
+    where: list[str] | None = None  # regression: where each item came from ("file:line 7"), for residual lists
     _fingerprint: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -153,6 +155,7 @@ class Dataset:
             sample_rate=self.sample_rate,
             task=self.task,
             targets=self.targets[index] if self.targets is not None else None,
+            where=[self.where[i] for i in index] if self.where is not None else None,
         )
 
     def split(self, name: Split) -> "Dataset":

@@ -113,7 +113,8 @@ def assemble_regression(rows: Rows, *, modality: Modality, source: str, skipped:
     if skipped:
         logger.warning("%s: %s", source, skipped.summary())
     return Dataset(items=rows.items, labels=labels, classes=[target_name or "target"], modality=modality, splits=splits,
-                   source=source, skipped=skipped, sample_rate=sample_rate, task="regression", targets=targets)
+                   source=source, skipped=skipped, sample_rate=sample_rate, task="regression", targets=targets,
+                   where=list(rows.where))
 
 
 def _drop_class_notes(skipped: SkipReport) -> None:
@@ -147,3 +148,11 @@ def target_summary(values: Any) -> dict[str, float]:
     """min / mean / std / max of targets, for logs and cards."""
     v = np.asarray(values, dtype=np.float64)
     return {"min": float(v.min()), "mean": float(v.mean()), "std": float(v.std()), "max": float(v.max())}
+
+
+def require_classes(ds: Dataset, command: str, instead: str) -> None:
+    """UsageError when ``command`` (which classifies) is given regression data: say what to use instead."""
+    if ds.is_regression:
+        raise UsageError(f"{command} works with class labels, and {ds.source} has a numeric target {ds.classes[0]!r} "
+                         f"(read as a regression target); {instead}. To treat the values as classes instead, read "
+                         "them with target_type='classification' (--target-type classification)")
