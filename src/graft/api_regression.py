@@ -91,9 +91,11 @@ def _item_name(ds: "Dataset", i: int) -> str:
     item = ds.items[i]
     if ds.where is not None and not isinstance(item, Path):  # a table row: its file and line
         return ds.where[i]
-    if isinstance(item, (str, Path)):
+    if isinstance(item, Path):  # a file: its end names it
         text = str(item)
-        return text if len(text) <= 80 else text[:77] + "..."
+        return text if len(text) <= 80 else "..." + text[-77:]
+    if isinstance(item, str):  # a text: its start
+        return item if len(item) <= 80 else item[:77] + "..."
     return f"{ds.source}[{i}]"
 
 

@@ -143,6 +143,10 @@ def _check_embedders(backbone: str | None, pairs: list[tuple["Dataset", str | No
 
 def check_source(ds: "Dataset") -> None:
     """The source needs labelled examples of at least two classes."""
+    from graft.data.regression import require_classes
+
+    require_classes(ds, "graft adapt", "domain adaptation here trains classifiers: for a number, train a ridge "
+                    "probe (graft probe) on the source, or see graft's table-to-table transfer")
     labelled = ds.labels[ds.labels >= 0]
     if len(labelled) == 0:
         raise UsageError(f"the source {ds.source} has no labelled examples; adaptation needs a labelled source")

@@ -68,6 +68,11 @@ def fit(
     budget = Budget(config.time_budget)
     ds = as_dataset(data, **read_options)
     _check_data(ds)
+    if ds.is_regression:  # a numeric target: ridge arms over backbones and sizes (graft.api_regression)
+        from graft.api_regression import fit_regression
+
+        return fit_regression(ds, out, config, weights=weights, allow_download=allow_download, overwrite=overwrite,
+                              progress=progress)
     ctx = Context(ds, config, budget, weights, allow_download, progress or _quiet)
     sizes = pick_sizes(ctx)
     backbones, picked = pick_backbones(ctx, sizes[0])

@@ -89,6 +89,18 @@ def shift(
     out.echo(r.summary)
 
 
+def _print_regression_verdict(v, backbone: str, data: Path) -> None:
+    out.table(f"verify {backbone} on {data}: test R² over seeds {v.seeds} (bootstrap test resample per seed)",
+              ["arm", "method", "mean", f"{v.confidence:.0%} CI", "runs"],
+              [[a.name, a.method, a.interval.mean, f"[{a.interval.low:.4f}, {a.interval.high:.4f}]",
+                ", ".join(f"{s:.4f}" for s in a.scores)] for a in v.arms.values()])
+    out.echo(f"verdict: {v.verdict.upper()}")
+    out.echo(v.summary)
+    out.echo("not run: " + "; ".join(f"{k} ({why})" for k, why in v.not_run.items()))
+    if v.model:
+        out.echo(f"saved the ridge probe to {v.model} (verdict in lineage.json)")
+
+
 @app.command("verify")
 def verify(
     data: Path = typer.Argument(..., help="Dataset with train, val and test splits (the verdict is on test)."),
@@ -102,6 +114,10 @@ def verify(
     batch_size: int = typer.Option(32, "--batch-size"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Save the fine-tuned model here, with the verdict in its lineage and card."),
     overwrite: bool = OVERWRITE,
+    label_column: str = typer.Option("label", "--label-column", help="Table data: the column that holds the labels."),
+    target_type: str = typer.Option("auto", "--target-type", help="Table data: 'auto' (a numeric label with many "
+                                    "distinct values is a regression target: ridge probes scored by R²), "
+                                    "'classification' or 'regression'."),
     json_: bool = JSON,
 ) -> None:
     """Did transfer help? Scratch vs linear probe vs fine-tuning on the same splits and budget,
@@ -110,11 +126,15 @@ def verify(
     from graft.verify import verify as run_verify
 
     config = TrainConfig(lr=lr, batch_size=batch_size)
+    read = {k: v for k, v in {"label_column": label_column, "target_type": target_type}.items()
+            if v not in ("label", "auto")} | ({"modality": "array"} if backbone == "identity" else {})
     v = out.run(lambda: run_verify(data, backbone, seeds=seeds, budget=budget, epochs=epochs, schedule=schedule,
                                    config=config, out=out_dir, weights=weights, image_size=image_size,
-                                   allow_download=allow_download, progress=not json_, overwrite=overwrite))
+                                   allow_download=allow_download, progress=not json_, overwrite=overwrite, **read))
     if json_:
         return out.emit_json(v.to_dict())
+    if v.metric == "r2":  # a numeric target: ridge probes
+        return _print_regression_verdict(v, backbone, data)
     out.table(f"verify {backbone} on {data}: test {v.metric} over seeds {v.seeds}",
               ["arm", "method", "mean", f"{v.confidence:.0%} CI", "runs"],
               [[a.name, a.method, a.interval.mean, f"[{a.interval.low:.4f}, {a.interval.high:.4f}]",

@@ -10,6 +10,9 @@ import typer
 from graft.cli import output as out
 from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, LABEL_COLUMN, OVERWRITE, TEXT_COLUMN, WEIGHTS, app, datasets_app
 
+TARGET_TYPE = typer.Option("auto", "--target-type", help="Table data: 'auto' (a numeric label column with many distinct "
+                           "values is a regression target; a note says so), 'classification' or 'regression'.")
+
 
 @app.command("models")
 def models(json_: bool = JSON, pattern: Optional[str] = typer.Argument(None, help="Glob filter, e.g. 'efficientnet*'.")) -> None:
@@ -84,16 +87,19 @@ def probe(
     backbone: str = BACKBONE, weights: Optional[Path] = WEIGHTS, image_size: Optional[int] = IMAGE_SIZE,
     allow_download: bool = DOWNLOAD,
     c: Optional[float] = typer.Option(None, "--C", help="Fix the inverse L2 strength (default: chosen on val)."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Regression: fix the ridge L2 strength (default: "
+                                          "chosen on val by R²)."),
     layers: str = typer.Option("last", "--layers", help="'last': the backbone's features; 'all': a multi-layer "
                                "probe over every block (columns selected on validation)."),
     views: Optional[str] = typer.Option(None, "--views", help="With --layers all: comma-separated cheap views "
                                         "(images: hflip) as extra training rows, averaged at test time when "
                                         "validation favours it."),
     overwrite: bool = OVERWRITE,
-    label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
+    label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN, target_type: str = TARGET_TYPE,
     json_: bool = JSON,
 ) -> None:
-    """Train a linear probe on frozen, cached features and save the model."""
+    """Train a linear probe on frozen, cached features and save the model (a ridge probe when the
+    label is a number: see --target-type)."""
     import graft
 
     def run():
@@ -105,11 +111,20 @@ def probe(
         if chosen and layers != "all":
             raise UsageError("--views needs --layers all")
         config = MultiLayerConfig(C=c, views=chosen) if layers == "all" else ProbeConfig(C=c)
+        if alpha is not None:
+            from graft.heads.regression import RidgeConfig
+
+            if c is not None or layers == "all":
+                raise UsageError("--alpha is the ridge (regression) probe's strength: leave out --C and --layers all")
+            config = RidgeConfig(alpha=alpha)
         return graft.probe(data, backbone, out=out_dir, overwrite=overwrite, weights=weights, image_size=image_size,
                            config=config, layers=layers, allow_download=allow_download, progress=not json_,
-                           label_column=label_column, text_column=text_column)
+                           label_column=label_column, text_column=text_column, target_type=target_type,
+                           **({"modality": "array"} if backbone == "identity" else {}))
 
     model = out.run(run)
+    if model.is_regression:
+        return _print_regression_probe(model, backbone, out_dir, json_)
     metrics, head = model.lineage.get("metrics", {}), model.config.head
     if json_:
         return out.emit_json({"model": str(out_dir), "metrics": metrics, "C": head.get("C"), "layers": layers,
@@ -121,6 +136,27 @@ def probe(
     out.table(title, ["split", "accuracy", "macro-F1", "n"], out.metrics_rows(metrics))
 
 
+def _print_regression_probe(model, backbone: str, out_dir: Path, json_: bool) -> None:
+    metrics, head = model.lineage.get("metrics", {}), model.config.head
+    if json_:
+        return out.emit_json({"model": str(out_dir), "task": "regression", "target": model.classes[0],
+                              "metrics": metrics, "alpha": head.get("alpha")})
+    out.table(f"ridge probe {backbone} → {out_dir} (target {model.classes[0]!r}, alpha {head.get('alpha')})",
+              ["split", "R²", "RMSE", "MAE", "n"],
+              [[s, m.get("r2"), m.get("rmse"), m.get("mae"), m.get("n")] for s, m in metrics.items() if isinstance(m, dict)])
+
+
+def _print_regression_evaluation(r: dict, title: str) -> None:
+    out.table(title, ["metric", "value"], [["R²", r["r2"]], ["RMSE", r["rmse"]], ["MAE", r["mae"]], ["n", r["n"]]])
+    res = r["residuals"]
+    out.table("residuals (true − predicted)", ["mean", *(f"q{q}" for q in res["quantiles"])],
+              [[res["mean"], *res["quantiles"].values()]])
+    out.table("largest residuals", ["item", "true", "predicted", "residual"],
+              [[e["item"], e["true"], e["predicted"], e["residual"]] for e in res["largest"]])
+    if r.get("note"):
+        out.warn(f"note: {r['note']}")
+
+
 @app.command("evaluate")
 def evaluate(model: Path = typer.Argument(..., help="Model directory."),
              data: Path = typer.Argument(..., help="Dataset folder or table (its test split, else everything)."),
@@ -128,12 +164,15 @@ def evaluate(model: Path = typer.Argument(..., help="Model directory."),
                                                 "the task whose classes match the data's)."),
              label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
              json_: bool = JSON) -> None:
-    """Accuracy, macro-F1, per-class metrics and the confusion matrix of a model on data."""
+    """Accuracy, macro-F1, per-class metrics and the confusion matrix of a model on data (R², RMSE,
+    MAE and the residuals for a regression model)."""
     import graft
 
     r = out.run(lambda: graft.evaluate(model, data, task=task, label_column=label_column, text_column=text_column))
     if json_:
         return out.emit_json(r)
+    if "r2" in r:  # a regression model
+        return _print_regression_evaluation(r, f"{model} on {data} (target {r['target']!r})")
     out.table(f"{model} on {data}" + (f" (task {r['task']})" if r.get("task") else ""), ["metric", "value"], [["accuracy", r["accuracy"]], ["macro-F1", r["macro_f1"]], ["n", r["n"]]])
     out.table("per class", ["class", "precision", "recall", "F1", "support"],
               [[c, m["precision"], m["recall"], m["f1"], m["support"]] for c, m in r["per_class"].items()])
@@ -153,8 +192,9 @@ def predict(model: Path = typer.Argument(..., help="Model directory."),
             overwrite: bool = OVERWRITE,
             json_: bool = JSON) -> None:
     """Label and class probabilities for each input (a folder's files that are not inputs of the
-    model's kind are skipped with a note)."""
+    model's kind are skipped with a note); a regression model's predicted number."""
     import graft
+    from graft.api_regression import loaded_is_regression, write_values
     from graft.cli.commands import check_predictions_file, write_predictions
 
     if out_file:
@@ -168,9 +208,12 @@ def predict(model: Path = typer.Argument(..., help="Model directory."),
         out.warn(f"note: {model} predicts tasks {', '.join(loaded.tasks)}; these are task {loaded.tasks[0]!r} "
                  "(choose one with --task)")
     if out_file:
-        out.run(lambda: write_predictions(rows, out_file))
+        out.run(lambda: write_predictions(rows, out_file) if not loaded_is_regression(loaded)
+                else write_values(rows, out_file))
     if json_:
         return out.emit_json(rows)
+    if loaded_is_regression(loaded):
+        return out.table(f"predicted {loaded.classes[0]}", ["input", "value"], [[r["input"], r["value"]] for r in rows])
     out.table("predictions", ["input", "label", "p"], [[r["input"], r["label"], max(r["probabilities"].values())] for r in rows])
 
 

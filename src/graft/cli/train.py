@@ -121,6 +121,10 @@ def fit(
                                              "fingerprint and the settings, so workers with the same ones meet)."),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = OVERWRITE,
+    label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
+    target_type: str = typer.Option("auto", "--target-type", help="Table data: 'auto' (a numeric label with many "
+                                    "distinct values is a regression target: ridge arms), 'classification' or "
+                                    "'regression'."),
     json_: bool = JSON,
 ) -> None:
     """The automatic path: picks backbones and input size for the data, runs arms (last-layer probe,
@@ -137,9 +141,12 @@ def fit(
         augment=augment, trials=trials, min_gain_se=min_gain_se, storage=storage, study_name=study_name, seed=seed))
     with live_fit(enabled=not json_) as notify:
         _, report = out.run(lambda: run_fit(data, out=out_dir, config=config, weights=weights,
-                                            allow_download=allow_download, overwrite=overwrite, progress=notify))
+                                            allow_download=allow_download, overwrite=overwrite, progress=notify,
+                                            **_read_options(label_column, text_column, target_type, names)))
     if json_:
         return out.emit_json(report | {"model": str(out_dir)})
+    if report.get("task") == "regression":
+        return _print_regression_fit(report, time_budget, out_dir)
     out.table(f"graft fit: {report['seconds']} s of {time_budget:g} s (* chosen)", COLUMNS, table_rows(report))
     out.echo(f"backbones: {report['backbones']['how']}: {', '.join(report['backbones']['backbones'])}")
     out.echo(f"chose {report['chosen']}: {report['reason']}")
@@ -203,6 +210,27 @@ def live_fit(enabled: bool):
     with Live(display.render(), console=Console(stderr=True), transient=True, refresh_per_second=4) as live:
         display.live = live
         yield display
+
+
+def _read_options(label_column: str, text_column: str, target_type: str, names: Optional[List[str]]) -> dict:
+    """Reader options of fit; defaults left out (a folder of images takes no table options)."""
+    options = {"label_column": label_column, "text_column": text_column, "target_type": target_type}
+    options = {k: v for k, v in options.items() if v != {"label_column": "label", "text_column": "text",
+                                                         "target_type": "auto"}[k]}
+    return options | ({"modality": "array"} if names == ["identity"] else {})
+
+
+def _print_regression_fit(report: dict, time_budget: float, out_dir: Path) -> None:
+    out.table(f"graft fit (regression): {report['seconds']} s of {time_budget:g} s (* chosen)",
+              ["arm", "alpha", "val R²", "test R²", "s"],
+              [[("* " if r["method"] == report["chosen"] else "") + r["method"], r["alpha"], r["val_r2"], r["test_r2"],
+                r["seconds"]] for r in report["arms"]])
+    out.echo(f"backbones: {report['backbones']['how']}: {', '.join(report['backbones']['backbones'])}")
+    out.echo(f"chose {report['chosen']}: {report['reason']}; not run: "
+             + "; ".join(f"{k} ({v})" for k, v in report["not_run"].items()))
+    if "test" in report.get("model_metrics", {}):
+        out.echo(f"the saved model (refitted on train + val): test R² {report['model_metrics']['test']['r2']:.4f}")
+    out.echo(f"saved to {out_dir} (arms: {out_dir / 'fit.json'})")
 
 
 @app.command("lr-find")

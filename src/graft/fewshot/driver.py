@@ -122,6 +122,9 @@ def fewshot_eval(
         raise UsageError(f"unknown few-shot method(s) {unknown}; choose from {', '.join(LEARNERS)}")
     check_settings(n_way, k_shot, n_query, episodes, holdout, meta_steps, seed, image_size)
     ds = as_dataset(data, **read_options)
+    from graft.data.regression import require_classes
+
+    require_classes(ds, "graft fewshot (episodes of N classes)", "for a number use graft probe (a ridge probe)")
     ds = ds.select(ds.labels >= 0)
     y = ds.labels
     eval_ids, train_ids = _classes_for(y, n_way, methods, holdout, seed)

@@ -290,6 +290,9 @@ def fit_setfit(
     config = config or SetFitConfig()
     check_out(out, overwrite)
     ds = as_dataset(data)
+    from graft.data.regression import require_classes
+
+    require_classes(ds, "SetFit", "for a number use graft probe (a ridge probe)")
     if ds.modality != "text":
         raise UsageError(f"SetFit fine-tunes sentence encoders: {ds.source} is {ds.modality} data, not text")
     rows = sample_shots(ds, k_shot, config.seed) if k_shot is not None else np.flatnonzero((ds.splits != "test") & (ds.labels >= 0))

@@ -131,6 +131,10 @@ def rank_backbones(
     infos = [SCORES.get(name) for name in scores]
     check_settings(sample, image_size, seed, batch_size)
     ds = as_dataset(data, **read_options)
+    from graft.data.regression import require_classes
+
+    require_classes(ds, "graft rank (LogME, LEEP, NCE, H-score)", "compare backbones on a number with graft probe "
+                    "--backbone NAME for each (validation R²) or let graft fit choose")
     train = ds.train
     _require_labels(train, "train")
     names = candidate_backbones(ds.modality, backbones, modality)

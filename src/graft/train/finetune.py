@@ -56,6 +56,10 @@ def build_trainer(ds: "Dataset", backbone: str, config: "TrainConfig", schedule_
 
     entry = SCHEDULES.get(config.schedule)
     _require_labels(ds.train, "train")
+    from graft.data.regression import require_classes
+
+    require_classes(ds, "fine-tuning (graft finetune, lr-find, verify's trained arms)", "fine-tuning trains with a "
+                    "classification loss: for a number use graft probe (a ridge probe on frozen features) or graft fit")
     torch.manual_seed(config.seed)
     bb = create_backbone(backbone, weights="random" if not entry.pretrained else weights,
                          allow_download=allow_download, **backbone_options(image_size))

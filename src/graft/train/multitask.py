@@ -360,6 +360,10 @@ def finetune_multitask(
     overwrite = overwrite or _resumable(out, resume)
     check_out(out, overwrite)
     datasets = {n: as_dataset(d, **read_options) for n, d in zip(names, data)}
+    from graft.data.regression import require_classes
+
+    for ds in datasets.values():
+        require_classes(ds, "multi-task fine-tuning", "train a ridge probe on that task's data with graft probe")
     check_modality(datasets)
     trainer, splits, parts = build_multitask_trainer(datasets, backbone, config, schedule_options, weights,
                                                      image_size, allow_download, checkpoint_dir(out), progress)

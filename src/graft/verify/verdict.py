@@ -162,6 +162,9 @@ def verify(
     base = dataclasses.replace(base, epochs=epochs if epochs is not None else base.epochs, time_budget=budget)
     ds = as_dataset(data, **read_options)
     _check_splits(ds)
+    if ds.is_regression:  # ridge probes scored by R²: graft.verify.regression
+        return _verify_regression(ds, backbone, seed_list, out, weights, image_size, confidence, allow_download,
+                                  progress, overwrite)
     setup = Setup(ds, backbone, base, metric, weights, image_size, allow_download, progress)
 
     probe_arm = _arm("probe", "probe", [run_probe(setup)], confidence)
@@ -185,6 +188,27 @@ def verify(
     for run in ft_runs + scratch_runs + probe_arm.runs:  # free the other models' weights
         if run is not best:
             run.model = None
+    return verdict
+
+
+def _verify_regression(ds: "Dataset", backbone: str, seeds: list[int], out: str | Path | None, weights: Any,
+                       image_size: int | None, confidence: float, allow_download: bool, progress: bool,
+                       overwrite: bool) -> Any:
+    """A numeric target: probe vs random-init probe vs the mean over seeds; the probe saved at ``out``."""
+    from graft.verify.regression import verify_regression
+
+    verdict = verify_regression(ds, backbone, seeds, weights=weights, image_size=image_size, confidence=confidence,
+                                allow_download=allow_download, progress=progress)
+    if out is not None:
+        from graft.api import save_model
+        from graft.api_regression import probe_regression
+        from graft.heads.regression import RidgeConfig
+
+        model = probe_regression(ds, backbone, RidgeConfig(), weights=weights, image_size=image_size,
+                                 allow_download=allow_download, batch_size=64, progress=False)
+        verdict.model = str(out)
+        model.lineage["verdict"] = verdict.to_dict()
+        save_model(model, out, ds, overwrite=overwrite)
     return verdict
 
 
