@@ -66,6 +66,8 @@ _LAZY = {
     "serve_models": "graft.serve.server:serve",
     "create_app": "graft.serve.app:create_app",
     "report": "graft.report:report",
+    "fit_recommender": "graft.recommend.fit:fit",
+    "RecommenderConfig": "graft.recommend.config:RecommenderConfig",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -271,6 +271,7 @@ def save_model(model: "SavedModel", out: str | Path, ds: "Dataset", overwrite: b
 def load(path: str | Path) -> "SavedModel":
     """Load a saved model directory (no pickle), or a folder written by ``graft export`` (onnxruntime)."""
     import graft.export  # noqa: F401  (registers the loader of exported folders; imports no onnx yet)
+    import graft.recommend  # noqa: F401  (registers the loader of recommender folders)
     from graft.models import SavedModel
 
     return SavedModel.load(path)
