@@ -66,6 +66,7 @@ _LAZY = {
     "serve_models": "graft.serve.server:serve",
     "create_app": "graft.serve.app:create_app",
     "report": "graft.report:report",
+    "transfer_table": "graft.tabular:transfer_table",
     "fit_recommender": "graft.recommend.fit:fit",
     "RecommenderConfig": "graft.recommend.config:RecommenderConfig",
 }

@@ -1,0 +1,242 @@
+"""A saved table-transfer model: config.json (``"format": "graft-table"``) · encoder.json · learners · card · lineage.
+
+The learners are LightGBM text models (``learner-00.txt``) or safetensors files (linear learners);
+the column encoder is JSON; config.json records the sha256 of every other file and loading checks
+them. Nothing is pickled. Importing ``graft.tabular`` registers the loader, so ``graft.load(DIR)``
+and ``graft predict DIR table.csv`` open these folders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from graft._config import write_json
+from graft._files import OVERWRITE_HINT, clean_stale, foreign_files, make_temp_dir, remove, swap_dir
+from graft.errors import GraftError, UsageError
+from graft.tabular.encode import TableEncoder
+from graft.tabular.ensemble import Ensemble
+from graft.tabular.learners import SUFFIX, learner_from_bytes
+
+FORMAT = "graft-table"
+FORMAT_VERSION = 1
+CONFIG, ENCODER, CARD, LINEAGE = "config.json", "encoder.json", "README.md", "lineage.json"
+
+
+class _Ref:
+    """What callers that read ``model.config.backbone.modality`` see for a table model."""
+
+    modality = "table"
+    name = "table"
+
+
+class TableInfo(dict):
+    """config.json as a dict with attribute access for the fields other graft code reads."""
+
+    @property
+    def backbone(self) -> _Ref:
+        return _Ref()
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.get("classes") or [self["label"]])
+
+    @property
+    def method(self) -> str:
+        return str(self["method"])
+
+
+class TableModel:
+    """A fitted table-transfer model: column encoder + ensemble of learners, with its lineage.
+
+    Example:
+        >>> model = graft.load("models/diamonds")                 # doctest: +SKIP
+        >>> model.predict("fair_cut.csv")[:2]                      # doctest: +SKIP
+        array([2796.1, 3310.4])
+    """
+
+    backend = "table"
+
+    def __init__(self, info: dict[str, Any], encoder: TableEncoder, ensemble: Ensemble,
+                 lineage: dict[str, Any] | None = None, path: Path | None = None) -> None:
+        self.config = TableInfo(info)
+        self.encoder = encoder
+        self.ensemble = ensemble
+        self.lineage = lineage or {}
+        self.path = path
+
+    @property
+    def task(self) -> str:
+        return str(self.config["task"])
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names (classification) or ``[label]`` (regression)."""
+        return self.config.classes
+
+    @property
+    def label(self) -> str:
+        return str(self.config["label"])
+
+    # --- prediction ------------------------------------------------------------------------
+    def _matrix(self, table: Any) -> tuple[np.ndarray, str]:
+        from graft.tabular.frames import read_frame
+
+        named = read_frame(table, "input")
+        return self.encoder.transform(named.frame, named.name), named.name
+
+    def predict_output(self, table: Any) -> np.ndarray:
+        """Raw outputs: values (regression) or class probabilities (classification)."""
+        return self.ensemble.predict(self._matrix(table)[0])
+
+    def predict(self, table: Any) -> np.ndarray:
+        """Predicted numbers (regression) or class names (classification) for each row of ``table``
+        (a CSV / TSV / parquet path or a DataFrame; the label column, if there, is ignored)."""
+        out = self.predict_output(table)
+        if self.is_regression:
+            return out
+        return np.asarray(self.classes, dtype=object)[out.argmax(axis=1)]
+
+    def predict_proba(self, table: Any) -> np.ndarray:
+        """Class probabilities (rows, classes) of a classification model."""
+        if self.is_regression:
+            raise UsageError(f"{self.path or 'this model'} predicts numbers ({self.label!r}), not class probabilities; "
+                             "use predict")
+        return self.predict_output(table)
+
+    def predict_rows(self, inputs: Sequence[Any] | Any) -> list[dict[str, Any]]:
+        """``graft.predict`` rows for every row of every table in ``inputs``: ``{"input", "value"}``
+        (regression) or ``{"input", "label", "probabilities"}`` (classification)."""
+        import pandas as pd
+
+        tables = [inputs] if isinstance(inputs, (str, Path, pd.DataFrame)) else list(inputs)
+        if not tables:
+            raise UsageError("no inputs given: pass one or more tables (CSV, TSV or parquet) with the model's columns")
+        rows: list[dict[str, Any]] = []
+        for table in tables:
+            X, name = self._matrix(table)
+            out = self.ensemble.predict(X)
+            for i in range(len(X)):
+                where = f"{name}:row {i + 1}"
+                if self.is_regression:
+                    rows.append({"input": where, "value": float(out[i])})
+                else:
+                    rows.append({"input": where, "label": self.classes[int(out[i].argmax())],
+                                 "probabilities": {c: float(p) for c, p in zip(self.classes, out[i])}})
+        return rows
+
+    # --- persistence -----------------------------------------------------------------------
+    def save(self, directory: str | Path, overwrite: bool = False) -> Path:
+        """Write the folder atomically (temp folder, then rename); an earlier model there is replaced
+        only with ``overwrite`` (and the user's own files in it are kept)."""
+        target = Path(directory)
+        clean_stale(target)
+        owned = check_target(target, overwrite)
+        tmp = make_temp_dir(target)
+        try:
+            self._write(tmp)
+            swap_dir(tmp, target, foreign_files(target, owned) if owned is not None else ())
+        except BaseException:
+            remove(tmp)
+            raise
+        self.path = target
+        return target
+
+    def _write(self, folder: Path) -> None:
+        from graft.tabular.card import render_table_card
+
+        names = []
+        for i, learner in enumerate(self.ensemble.learners):
+            name = f"learner-{i:02d}{SUFFIX[learner.kind]}"
+            (folder / name).write_bytes(learner.to_bytes())
+            names.append(name)
+        write_json(folder / ENCODER, self.encoder.to_dict())
+        write_json(folder / LINEAGE, self.lineage)
+        (folder / CARD).write_text(render_table_card(self.config, self.lineage), encoding="utf-8")
+        self.config["ensemble"] = self.ensemble.describe() | {"files": names}
+        self.config["files"] = {p.name: _sha256(p.read_bytes()) for p in sorted(folder.iterdir())}
+        write_json(folder / CONFIG, dict(self.config))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "TableModel":
+        """Open a saved folder (JSON + LightGBM text / safetensors; every file's sha256 checked)."""
+        path = Path(directory)
+        info = _read_json(path / CONFIG)
+        if info.get("format") != FORMAT:
+            raise UsageError(f"{path} is not a graft table model (config.json format {info.get('format')!r})")
+        version = info.get("format_version")
+        if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+            raise GraftError(f"{path / CONFIG}: format_version {version!r} is not one this graft reads (1..{FORMAT_VERSION}); "
+                             "upgrade graft (pip install -U graft)")
+        files = info.get("files") or {}
+        encoder = TableEncoder.from_dict(json.loads(_verified(path, ENCODER, files)))
+        spec = info["ensemble"]
+        learners = [learner_from_bytes(meta["kind"], _verified(path, name, files), info["task"],
+                                       len(info.get("classes") or []), meta)
+                    for name, meta in zip(spec["files"], spec["learners"])]
+        ensemble = Ensemble(learners, info["task"], len(info.get("classes") or []), weights=list(spec["weights"]),
+                            combine=spec["combine"], augment=bool(spec["augment"]))
+        lineage = json.loads(_verified(path, LINEAGE, files)) if (path / LINEAGE).is_file() else {}
+        return cls(info, encoder, ensemble, lineage, path)
+
+
+def load_table_model(path: str | Path) -> TableModel:
+    """The loader ``graft.load`` calls for folders whose config.json says ``"format": "graft-table"``."""
+    return TableModel.load(path)
+
+
+def check_target(target: Path, overwrite: bool) -> set[str] | None:
+    """The files of an earlier model at ``target`` that saving may replace (None: nothing there);
+    a folder of other files, or an earlier model without ``overwrite``, is refused before any work."""
+    if target.is_file():
+        raise UsageError(f"{target} is a file; give a folder path for the model (--out)")
+    if not target.is_dir() or not any(target.iterdir()):
+        return None
+    if not (target / CONFIG).is_file():
+        raise UsageError(f"{target} exists and is not a graft model directory (no {CONFIG}); choose an empty or new "
+                         "folder for --out")
+    if not overwrite:
+        raise UsageError(f"{target} already holds a model; {OVERWRITE_HINT}")
+    try:
+        recorded = set(json.loads((target / CONFIG).read_text(encoding="utf-8")).get("files") or {})
+    except (OSError, ValueError, AttributeError):
+        recorded = set()
+    return recorded | {CONFIG}
+
+
+def _read_json(file: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{file.parent} is not a graft model directory (no readable {file.name})") from exc
+    except ValueError as exc:
+        raise GraftError(f"{file} is not valid JSON ({exc}); the folder is damaged") from exc
+    if not isinstance(data, dict):
+        raise GraftError(f"{file} does not hold a JSON object; the folder is damaged")
+    return data
+
+
+def _verified(path: Path, name: str, files: dict[str, str]) -> bytes:
+    try:
+        data = (path / name).read_bytes()
+    except OSError as exc:
+        raise GraftError(f"{path / name}: cannot read it ({exc.strerror or exc}); the model folder is incomplete; "
+                         "train and save the model again") from exc
+    expected = files.get(name)
+    if expected is None or _sha256(data) != expected:
+        raise GraftError(f"{path / name} does not match the sha256 {CONFIG} recorded when the model was saved "
+                         "(changed or corrupted), so its predictions cannot be trusted; restore the folder or train "
+                         "the model again")
+    return data
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
