@@ -271,6 +271,7 @@ def save_model(model: "SavedModel", out: str | Path, ds: "Dataset", overwrite: b
 def load(path: str | Path) -> "SavedModel":
     """Load a saved model directory (no pickle), or a folder written by ``graft export`` (onnxruntime)."""
     import graft.export  # noqa: F401  (registers the loader of exported folders; imports no onnx yet)
+    import graft.tabular  # noqa: F401  (registers the loader of table-transfer models; imports no lightgbm yet)
     import graft.recommend  # noqa: F401  (registers the loader of recommender folders)
     from graft.models import SavedModel
 
@@ -395,6 +396,8 @@ def predict(model: "str | Path | SavedModel", inputs: Sequence[Any],
             kind than the model's (a file path for a text model, a table for an image model).
     """
     model = _as_model(model)
+    if hasattr(model, "predict_rows"):  # a table model (graft.tabular): one output row per row of each input table
+        return model.predict_rows(inputs)
     if getattr(model, "is_regression", False):  # rows of {"input", "value"}
         from graft.api_regression import predict_regression
 
