@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 FORMAT = "graft-recommender"
 FORMAT_VERSION = 1
 CONFIG, WEIGHTS, IDS, LINEAGE, CARD = "config.json", "model.safetensors", "ids.json", "lineage.json", "README.md"
+NOT_A_CLASSIFIER = ("this folder holds a recommender, not a classifier: use model.recommend(user) / "
+                    "model.predict(users, items), or `graft recommend top MODEL --user ID`")
 
 
 @dataclass
@@ -82,8 +84,12 @@ class Recommender:
         return np.clip(self.factors.score(u, i), *self.rating_range)
 
     def predict_proba(self, items: Sequence[Any], **_: Any) -> np.ndarray:
-        raise UsageError("this folder holds a recommender, not a classifier: use model.recommend(user) / "
-                         "model.predict(users, items), or `graft recommend top MODEL --user ID`")
+        """Refused: a recommender scores (user, item) pairs, it has no classes."""
+        raise UsageError(NOT_A_CLASSIFIER)
+
+    def predict_rows(self, inputs: Sequence[Any]) -> Any:
+        """Refused (``graft predict`` on this folder): see ``recommend`` / ``predict``."""
+        raise UsageError(NOT_A_CLASSIFIER)
 
     def recommend(self, user: Any, n: int = 10, include_cold: bool = True, exclude_rated: bool = True,
                   unknown_user: str = "error") -> list[dict[str, Any]]:
@@ -113,7 +119,7 @@ class Recommender:
             u = self.catalogue.user_index[str(user)]
             scores = f.global_mean + f.user_bias[u] + f.item_bias + f.item_factors @ f.user_factors[u]
         else:
-            log.warning("user %r is not in the model's ratings: items ranked by popularity (their learned bias)", user)
+            log.info("user %r is not in the model's ratings: items ranked by popularity (their learned bias)", user)
             scores = f.global_mean + f.item_bias
         scores = np.asarray(scores, np.float64).copy()
         if not include_cold:
