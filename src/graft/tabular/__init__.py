@@ -23,12 +23,12 @@ from graft.tabular.strategies import create_method, list_methods, register_metho
 
 register_loader(FORMAT, load_table_model)
 
-__all__ = ["TableModel", "TableTransferConfig", "TableTransferResult", "create_method", "list_methods",
+__all__ = ["TableModel", "TableTransferConfig", "TableTransferResult", "create_method", "fit_table", "list_methods",
            "load_table_model", "register_method", "transfer_table"]
 
 
 def __getattr__(name: str):  # the driver pulls in pandas and scikit-learn: load it on first use
-    if name in ("transfer_table", "TableTransferConfig", "TableTransferResult"):
+    if name in ("transfer_table", "fit_table", "TableTransferConfig", "TableTransferResult"):
         from graft.tabular import driver
 
         return getattr(driver, name)

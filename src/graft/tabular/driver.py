@@ -101,6 +101,7 @@ class _Run:
     """The read tables and label arrays of one run."""
 
     label: str
+    source_rows: int
     source: NamedFrame
     target: NamedFrame
     unlabelled: NamedFrame | None
@@ -160,7 +161,7 @@ def transfer_table(source: Any, target: Any, label: str, method: str = "auto", *
     if progress:
         progress({"event": "final", "method": kept})
     model = _final_model(run, kept, config, learner, shared)
-    table = [results[name].row() for name in candidates]
+    table = [results[name].row() | _gain(results[name], results[BASELINE], config.confidence) for name in candidates]
     metric = "R²" if run.task == "regression" else "accuracy"
     model.lineage = _lineage(run, config, learner, kept, chosen, judged, table, reason, kept != chosen)
     model.config["metrics"] = {"cross_validation": results[kept].row()}
@@ -170,6 +171,26 @@ def transfer_table(source: Any, target: Any, label: str, method: str = "auto", *
                                time.perf_counter() - start)
 
 
+def fit_table(source: Any, target: Any, label: str, method: str, *, unlabelled: Any = None,
+              task: str | None = None, params: dict[str, Any] | None = None, learner: LearnerConfig | None = None,
+              max_source_rows: int | None = 20000, seed: int = 0) -> TableModel:
+    """One method fitted on every row, without cross-validation or verdict (e.g. to score it on rows
+    held out elsewhere, as the benchmark does). Not saved; ``model.save(DIR)`` writes it.
+
+    Example:
+        >>> model = fit_table("source.csv", "target.csv", "price", "continue_boosting")  # doctest: +SKIP
+        >>> model.predict("new_rows.csv")                                                 # doctest: +SKIP
+    """
+    config = TableTransferConfig(method=method, params=params or {}, task=task, max_source_rows=max_source_rows,
+                                 seed=seed)
+    learner = learner or LearnerConfig(seed=seed)
+    run = _read(source, target, unlabelled, label, config)
+    check_method(method, run.task, learner.kind)
+    model = _final_model(run, method, config, learner, _shared_weights(run, [method], seed))
+    model.lineage = _lineage(run, config, learner, method, method, _no_verdict(), [], f"{method} as asked", False)
+    return model
+
+
 def _read(source: Any, target: Any, unlabelled: Any, label: str, config: TableTransferConfig) -> _Run:
     src, tgt = read_frame(source, "source"), read_frame(target, "target")
     unl = read_frame(unlabelled, "unlabelled") if unlabelled is not None else None
@@ -177,6 +198,7 @@ def _read(source: Any, target: Any, unlabelled: Any, label: str, config: TableTr
     task, why = infer_task(np.concatenate([tgt.frame[label].dropna().to_numpy(), src.frame[label].dropna().to_numpy()]),
                            label, config.task)
     notes = [why]
+    total = int(len(src.frame))
     if len(tgt.frame) < MIN_TARGET_ROWS:
         raise UsageError(f"{tgt.name} has {len(tgt.frame)} labelled rows; transfer-table needs at least "
                          f"{MIN_TARGET_ROWS} to cross-validate (more give narrower intervals)")
@@ -196,7 +218,7 @@ def _read(source: Any, target: Any, unlabelled: Any, label: str, config: TableTr
         missing = sorted(set(classes) - {classes[int(i)] for i in yt})
         if missing:
             notes.append(f"classes {missing} appear in the source but not among the labelled target rows")
-    return _Run(label, src, tgt, unl, columns, task, ys, yt, classes, notes)
+    return _Run(label, total, src, tgt, unl, columns, task, ys, yt, classes, notes)
 
 
 def _candidates(config: TableTransferConfig, task: str, learner: str) -> list[str]:
@@ -286,6 +308,15 @@ def _comparison(chosen: str, results: dict[str, MethodScores]) -> str | None:
     return max(others)[1] if others else None
 
 
+def _gain(scores: MethodScores, baseline: MethodScores, confidence: float) -> dict[str, Any]:
+    """A method's paired gain over target-only (its own small verdict), for the table."""
+    if scores.method == BASELINE:
+        return {"gain": None, "gain_low": None, "gain_high": None, "vs_target_only": "baseline"}
+    judged = verdict(scores, baseline, confidence)
+    return {"gain": judged["gain"], "gain_low": judged["low"], "gain_high": judged["high"],
+            "vs_target_only": judged["verdict"] if judged["gain"] is not None else "failed"}
+
+
 def _no_verdict() -> dict[str, Any]:
     return {"verdict": "inconclusive", "method": None, "gain": None, "low": None, "high": None,
             "summary": "no transfer method was scored"}
@@ -309,7 +340,7 @@ def _lineage(run: _Run, config: TableTransferConfig, learner: LearnerConfig, kep
     record = {
         "parent": {"kind": "features", "relation": "transfer", "source_table": run.source.fingerprint},
         "dataset": run.target.record(),
-        "source_table": run.source.record(),
+        "source_table": run.source.record() | {"rows": run.source_rows, "rows_used": int(len(run.source.frame))},
         "target_table": run.target.record(),
         "unlabelled_table": run.unlabelled.record() if run.unlabelled is not None else None,
         "method": kept, "chosen": chosen, "kept_target_only": kept_target_only, "reason": reason,

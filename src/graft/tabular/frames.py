@@ -50,7 +50,8 @@ class NamedFrame:
         """What lineage.json says about this table."""
         from graft.models.lineage import dataset_licence
 
-        out = {"source": self.name, "fingerprint": self.fingerprint, "rows": int(len(self.frame)),
+        where = Path(self.name)
+        out = {"source": str(where.absolute()) if where.exists() else self.name, "fingerprint": self.fingerprint, "rows": int(len(self.frame)),
                "columns": [str(c) for c in self.frame.columns]}
         if self.file_sha256:
             out["file_sha256"] = self.file_sha256
