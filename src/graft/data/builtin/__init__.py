@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from graft.data.builtin import adult, diamonds, digits, fashion_mnist, font_digits, fortunes, spoken_digits  # noqa: F401
+from graft.data.builtin import adult, diamonds, digits, fashion_mnist, font_digits, fortunes, fortunes_lang, spoken_digits  # noqa: F401
 from graft.data.builtin._output import allow_overwrite
 from graft.data.builtin.registry import DATASETS, BuiltinDataset
 from graft.errors import UsageError
