@@ -7,7 +7,6 @@ Twelve films are in the item table but have no ratings: the cold items.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np

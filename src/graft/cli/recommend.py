@@ -45,7 +45,7 @@ def fit(
 ) -> None:
     """Train on RATINGS: biased matrix factorisation for rated items, a ridge map from each item's text
     (and genres) into the factor space for cold items. One progress line per epoch on stderr."""
-    from graft.recommend import ItemText, RecommenderConfig
+    from graft.recommend import RecommenderConfig
     from graft.recommend.fit import fit as fit_recommender
 
     def epoch_line(row: dict[str, Any]) -> None:
