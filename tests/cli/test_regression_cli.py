@@ -100,3 +100,25 @@ def test_verify_scores_by_r2_over_seeds(housing_csv):
                           "--seeds", "3", "--json").stdout)
     assert data["task"] == "regression" and data["metric"] == "r2" and data["baseline"] == "mean"
     assert data["verdict"] == "positive transfer" and len(data["arms"]["probe"]["test_r2"]) == 3
+
+
+def test_a_number_from_each_image_of_a_table(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "img").mkdir()
+    lines = ["image,brightness,split"]
+    for i in range(60):
+        value = float(rng.uniform(10, 245))
+        Image.fromarray(np.clip(value + rng.normal(0, 8, (16, 16, 3)), 0, 255).astype(np.uint8)).save(tmp_path / "img" / f"{i}.png")
+        lines.append(f"img/{i}.png,{value:.2f},{'test' if i % 4 == 0 else 'train'}")
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    args = ("--image-column", "image", "--label-column", "brightness")
+    data = json.loads(run("probe", tmp_path / "t.csv", *args, "--backbone", "test_cnn", "--out", tmp_path / "m",
+                          "--json").stdout)
+    assert data["task"] == "regression" and data["metrics"]["test"]["r2"] > 0.8
+    result = json.loads(run("evaluate", tmp_path / "m", tmp_path / "t.csv", *args, "--json").stdout)
+    assert result["n"] == 15 and result["residuals"]["largest"][0]["item"].endswith(".png")
+    value = json.loads(run("predict", tmp_path / "m", tmp_path / "img" / "0.png", "--json").stdout)[0]["value"]
+    assert abs(value - float(lines[1].split(",")[1])) < 40

@@ -105,3 +105,38 @@ def test_a_csv_of_texts_with_a_numeric_label(tmp_path):
     rows.to_csv(tmp_path / "r.csv", index=False)
     ds = read(tmp_path / "r.csv", label_column="stars")
     assert ds.task == "regression" and ds.modality == "text" and ds.items[0] == "review 0"
+
+
+def _image_table(root: Path, n: int = 30) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir(parents=True)
+    lines = ["file,brightness"]
+    for i in range(n):
+        value = float(rng.uniform(10, 245))
+        pixels = np.clip(value + rng.normal(0, 8, (16, 16, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(root / "img" / f"{i}.png")
+        lines.append(f"img/{i}.png,{value:.2f}")
+    lines += ["img/gone.png,3.5", ",4.5"]
+    (root / "img" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    lines.append("img/broken.png,5.5")
+    (root / "data.csv").write_text("\n".join(lines) + "\n")
+    return root / "data.csv"
+
+
+def test_a_table_of_image_paths_with_a_numeric_label(tmp_path):
+    ds = read(_image_table(tmp_path), image_column="file", label_column="brightness")
+    assert ds.modality == "image" and ds.task == "regression" and len(ds) == 30
+    assert ds.items[0] == tmp_path / "img" / "0.png"  # relative to the table's folder
+    reasons = " | ".join(e.reason for e in ds.skipped.entries)
+    assert "missing file" in reasons and "empty image path" in reasons and "gone.png" in ds.skipped.summary() + str(
+        [e.path for e in ds.skipped.entries])
+    assert len([e for e in ds.skipped.entries if "broken.png" in e.path]) == 1
+
+
+def test_image_column_with_another_modality_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="image_column"):
+        read(_image_table(tmp_path), image_column="file", label_column="brightness", modality="text")
+    with pytest.raises(DataError, match="--image-column"):
+        read(tmp_path / "data.csv", image_column="path", label_column="brightness")

@@ -10,6 +10,8 @@ import typer
 from graft.cli import output as out
 from graft.cli.app import BACKBONE, DOWNLOAD, IMAGE_SIZE, JSON, LABEL_COLUMN, OVERWRITE, TEXT_COLUMN, WEIGHTS, app, datasets_app
 
+IMAGE_COLUMN = typer.Option(None, "--image-column", help="Table data: the column of image file paths (relative "
+                            "to the table's folder), e.g. to predict a number from each image.")
 TARGET_TYPE = typer.Option("auto", "--target-type", help="Table data: 'auto' (a numeric label column with many distinct "
                            "values is a regression target; a note says so), 'classification' or 'regression'.")
 
@@ -96,6 +98,7 @@ def probe(
                                         "validation favours it."),
     overwrite: bool = OVERWRITE,
     label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN, target_type: str = TARGET_TYPE,
+    image_column: Optional[str] = IMAGE_COLUMN,
     json_: bool = JSON,
 ) -> None:
     """Train a linear probe on frozen, cached features and save the model (a ridge probe when the
@@ -120,7 +123,8 @@ def probe(
         return graft.probe(data, backbone, out=out_dir, overwrite=overwrite, weights=weights, image_size=image_size,
                            config=config, layers=layers, allow_download=allow_download, progress=not json_,
                            label_column=label_column, text_column=text_column, target_type=target_type,
-                           **({"modality": "array"} if backbone == "identity" else {}))
+                           **({"modality": "array"} if backbone == "identity" else {}),
+                           **({"image_column": image_column} if image_column else {}))
 
     model = out.run(run)
     if model.is_regression:
@@ -163,12 +167,14 @@ def evaluate(model: Path = typer.Argument(..., help="Model directory."),
              task: Optional[str] = typer.Option(None, "--task", help="Multi-task models: the task to score (default: "
                                                 "the task whose classes match the data's)."),
              label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
+             image_column: Optional[str] = IMAGE_COLUMN,
              json_: bool = JSON) -> None:
     """Accuracy, macro-F1, per-class metrics and the confusion matrix of a model on data (R², RMSE,
     MAE and the residuals for a regression model)."""
     import graft
 
-    r = out.run(lambda: graft.evaluate(model, data, task=task, label_column=label_column, text_column=text_column))
+    r = out.run(lambda: graft.evaluate(model, data, task=task, label_column=label_column, text_column=text_column,
+                                       **({"image_column": image_column} if image_column else {})))
     if json_:
         return out.emit_json(r)
     if "r2" in r:  # a regression model

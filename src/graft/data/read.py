@@ -32,6 +32,7 @@ from graft.data.tables import (
     TABLE_EXTENSIONS,
     default_feature_columns,
     feature_rows,
+    image_rows,
     frame_table,
     is_missing,
     is_table_file,
@@ -61,6 +62,7 @@ def read(
     limit_per_class: int | None = None,
     feature_columns: Sequence[str] | None = None,
     target_type: str = "auto",
+    image_column: str | None = None,
 ) -> Dataset:
     """Read a dataset from a folder or a table file.
 
@@ -79,6 +81,8 @@ def read(
         target_type: "auto" (a numeric label column with many distinct values is a regression
             target, and a note says so), "classification" or "regression" (see
             :mod:`graft.data.regression`).
+        image_column: table column of image file paths (relative to the table's folder):
+            ``modality="image"`` items, e.g. a number to predict from each image.
 
     Returns:
         The dataset; files and rows that could not be used are listed in ``dataset.skipped``.
@@ -100,6 +104,9 @@ def read(
     tables = _table_files(root)
     if tables is not None:
         columns = dict(text_column=text_column, label_column=label_column, feature_columns=feature_columns)
+        if image_column is not None:
+            columns["image_column"] = image_column
+            options["max_image_pixels"] = max_image_pixels
         return _read_tables(tables, str(root), modality=modality, **columns, **options)
     skipped = SkipReport()
     rows, found = read_folder(
@@ -158,14 +165,24 @@ def _read_tables(
     seed: int,
     limit_per_class: int | None,
     target_type: str = "auto",
+    image_column: str | None = None,
+    max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> Dataset:
-    if modality not in (None, "text", "array"):
-        raise UsageError(f"a table reads as modality 'text' or 'array', not {modality!r}")
+    if image_column is not None and modality not in (None, "image"):
+        raise UsageError(f"image_column (--image-column) reads images; modality {modality!r} does not go with it")
+    if image_column is None and modality not in (None, "text", "array"):
+        raise UsageError(f"a table reads as modality 'text' or 'array' (or 'image' with image_column=), not {modality!r}")
     as_array = modality == "array" or feature_columns is not None
     skipped, rows = SkipReport(), Rows()
     for split, path in files.items():
         table = read_table(path)
-        if as_array:
+        if image_column is not None:
+            from graft.data.images import check_image
+
+            require_columns(table, {"image_column": image_column, "label_column": label_column})
+            check = lambda p: check_image(p, max_image_pixels)  # noqa: E731
+            rows.extend(image_rows(table, image_column, label_column, SPLIT_COLUMN, split, path.parent, check))
+        elif as_array:
             require_columns(table, {"label_column": label_column})
             columns = feature_columns or default_feature_columns(table, [label_column, SPLIT_COLUMN])
             rows.extend(feature_rows(table, columns, label_column, SPLIT_COLUMN, split))
@@ -173,7 +190,7 @@ def _read_tables(
             require_columns(table, {"text_column": text_column, "label_column": label_column})
             rows.extend(text_rows(table, text_column, label_column, SPLIT_COLUMN, split))
         skipped.extend(table.skipped)
-    modality = "array" if as_array else "text"
+    modality = "image" if image_column is not None else "array" if as_array else "text"
     options = dict(val_fraction=val_fraction, seed=seed, limit_per_class=limit_per_class, target_type=target_type,
                    target_name=label_column)
     return assemble(rows, modality=modality, source=source, skipped=skipped, **options)

@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -181,7 +181,7 @@ def require_columns(table: Table, columns: dict[str, str | None]) -> None:
 
 
 # Reader options as the CLI spells them; the Python keyword goes in brackets.
-CLI_FLAGS = {"label_column": "--label-column", "text_column": "--text-column"}
+CLI_FLAGS = {"label_column": "--label-column", "text_column": "--text-column", "image_column": "--image-column"}
 
 
 def _option_advice(option: str) -> str:
@@ -283,6 +283,38 @@ def _label_and_split(
             table.skipped.add(where, f"unknown split: {raw!r} in column {split_column!r}; use train, val or test")
             return None
     return name, split
+
+
+def image_rows(
+    table: Table,
+    image_column: str,
+    label_column: str | None,
+    split_column: str | None,
+    forced_split: str | None,
+    base: Path,
+    check: Callable[[Path], str | None],
+) -> Rows:
+    """Rows of image files named in ``image_column`` (relative paths from ``base``, the table's folder);
+    an empty cell, a missing file or one ``check`` rejects goes to ``table.skipped``."""
+    require_column(table, image_column, "image_column")
+    out = Rows()
+    for row, where in zip(table.rows, table.where):
+        value = row.get(image_column)
+        if value is None or is_missing(value):
+            table.skipped.add(where, f"empty image path in column {image_column!r}")
+            continue
+        path = Path(str(value).strip()).expanduser()
+        path = path if path.is_absolute() else base / path
+        reason = "missing file: no such image" if not path.is_file() else check(path)
+        if reason:
+            table.skipped.add(f"{where} ({path})", reason)
+            continue
+        accepted = _label_and_split(table, row, where, label_column, split_column, forced_split)
+        if accepted is not None:
+            name, split = accepted
+            out.add(path, name, split, f"{str(value).strip()}\x1f{name}", where)
+    note_label_forms(table, label_column)
+    return out
 
 
 def feature_rows(

@@ -104,6 +104,9 @@ def export_model(
     if len(saved.config.tasks) > 1:  # one graph holds one head: exporting the first alone would drop tasks silently
         raise UsageError(f"{saved.path or 'the model'} is a multi-task model ({', '.join(saved.config.tasks)}); "
                          "export supports single-task models: fine-tune each task on its own to export it")
+    if getattr(saved, "is_regression", False):  # the graph ends in a softmax; a ridge head needs its scaling too
+        raise UsageError(f"{saved.path or 'the model'} is a regression model: graft export writes classifiers; "
+                         "predict from its folder instead (graft predict PATH ..., graft.load(PATH).predict)")
     target = Path(out) if out is not None else _default_out(saved)
     ds = _dataset(saved, data)
     _check_target(target, overwrite)

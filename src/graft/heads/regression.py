@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 class RidgeConfig:
     """Settings of the ridge probe (shared by the API, the CLI and the saved config.json)."""
 
-    alpha_grid: tuple[float, ...] = field(default=(0.01, 0.1, 1.0, 10.0, 100.0, 1000.0),
-                                          metadata={"help": "L2 strengths tried (on standardised features and targets)"})
+    alpha_grid: tuple[float, ...] = field(
+        default=(0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0),
+        metadata={"help": "L2 strengths tried (on standardised features and targets)"})
     alpha: float | None = field(default=None, metadata={"help": "fixed L2 strength; skips the search"})
     refit_on_val: bool = field(default=True, metadata={"help": "after choosing alpha, refit on train+val"})
     val_fraction: float = field(default=0.2, metadata={"help": "held out when the data has no val split"})

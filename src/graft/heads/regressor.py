@@ -39,7 +39,8 @@ class TransferRegressor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, backbone: str = "mobilenet_v2", weights: str | None = None, image_size: int | None = None,
-                 alpha: float | None = None, alpha_grid: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0),
+                 alpha: float | None = None,
+                 alpha_grid: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0),
                  val_fraction: float = 0.2, batch_size: int = 64, random_state: int = 0) -> None:
         self.backbone = backbone
         self.weights = weights
