@@ -32,7 +32,7 @@ def run(*args: object, code: int = 0):
 def test_transfer_table_prints_the_table_and_verdict(files, tmp_path):
     result = run("transfer-table", "--source", files / "source.parquet", "--target", files / "target.csv", "--label", "y",
                  "--out", tmp_path / "m", *FAST)
-    assert "target accuracy over cross-validation splits" in result.output
+    assert "target accuracy, out-of-fold over the labelled target rows" in result.output
     for method in ("target_only", "tradaboost", "continue_boosting", "weight_kmm"):
         assert method in result.output
     assert "verdict:" in result.output and "saved" in result.output

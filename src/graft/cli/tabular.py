@@ -80,7 +80,7 @@ def print_report(report: dict[str, Any]) -> None:
         gain = (f"{r['gain']:+.4f} [{r['gain_low']:+.4f}, {r['gain_high']:+.4f}] {r['vs_target_only']}"
                 if r.get("gain") is not None else r.get("vs_target_only") or "-")
         rows.append([r["method"] + mark, score, gain, r["splits"], f"{r['seconds']:.2f}" if r["seconds"] is not None else "-"])
-    out.table(f"target {metric} over cross-validation splits of the labelled target rows (95% interval; * saved)",
+    out.table(f"target {metric}, out-of-fold over the labelled target rows (95% interval; * saved)",
               ["method", metric, "vs target_only (paired)", "splits", "s per fit"], rows)
     out.echo(f"why: {report['reason']}")
     out.echo(f"verdict: {report['verdict']['verdict']} — {report['verdict']['summary']}")

@@ -23,7 +23,7 @@ def render_table_card(config: dict[str, Any], lineage: dict[str, Any]) -> str:
     if chosen.get("score") is not None:
         front += ["model-index:", f"- name: {config['method']}", "  results:", f"  - task:", f"      type: tabular-{task}",
                   "    metrics:", f"    - type: {metric}", f"      value: {chosen['score']:.4f}",
-                  f"      name: target cross-validation {metric}"]
+                  f"      name: target out-of-fold {metric}"]
     front.append("---")
     what = f"the number `{config['label']}`" if task == "regression" else \
         f"`{config['label']}` ({', '.join(f'`{c}`' for c in config.get('classes', [])[:20])})"
@@ -54,7 +54,7 @@ def render_table_card(config: dict[str, Any], lineage: dict[str, Any]) -> str:
 def _method_table(rows: list[dict[str, Any]], metric: str) -> list[str]:
     if not rows:
         return []
-    lines = [f"## Methods (target {metric}, mean and 95% interval over target cross-validation splits)",
+    lines = [f"## Methods (target {metric}, out-of-fold over the labelled target rows, with its 95% interval)",
              f"| method | {metric} | 95% interval | seconds per fit |", "|---|---|---|---|"]
     for r in rows:
         if r.get("score") is None:

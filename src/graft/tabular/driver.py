@@ -155,16 +155,23 @@ def transfer_table(source: Any, target: Any, label: str, method: str = "auto", *
     chosen, reason = _choose(config, results, run.task)
     compare = _comparison(chosen, results)
     judged = verdict(results[compare], results[BASELINE], config.confidence) if compare else _no_verdict()
+    hurt = [n for n in candidates if n != BASELINE and _gain(results[n], results[BASELINE], config.confidence)
+            ["vs_target_only"] == "negative transfer"]
+    judged["negative_for"] = hurt
+    if chosen == BASELINE and compare:
+        judged["summary"] = (f"target_only scored best; the best transfer method, {judged['summary']}"
+                             + (f"; negative transfer for {', '.join(hurt)}" if hurt else ""))
     kept = BASELINE if judged["verdict"] == "negative transfer" else chosen
     if kept != chosen:
         reason += f"; but {judged['summary']}, so the saved model is target-only (negative transfer)"
     if progress:
         progress({"event": "final", "method": kept})
     model = _final_model(run, kept, config, learner, shared)
-    table = [results[name].row() | _gain(results[name], results[BASELINE], config.confidence) for name in candidates]
+    table = [results[name].row(run.task) | _gain(results[name], results[BASELINE], config.confidence)
+             for name in candidates]
     metric = "R²" if run.task == "regression" else "accuracy"
     model.lineage = _lineage(run, config, learner, kept, chosen, judged, table, reason, kept != chosen)
-    model.config["metrics"] = {"cross_validation": results[kept].row()}
+    model.config["metrics"] = {"cross_validation": results[kept].row(run.task)}
     if out is not None:
         model.save(out, overwrite=overwrite)
     return TableTransferResult(model, table, chosen, kept, judged, reason, run.task, run.notes[0], metric, run.notes,
@@ -296,8 +303,8 @@ def _choose(config: TableTransferConfig, results: dict[str, MethodScores], task:
     iv = results[name].interval()
     runner = f"; next {scored[1][1]} {scored[1][0]:.4f}" if len(scored) > 1 else ""
     return name, (f"auto: {name} has the best mean target {metric}, {best:.4f} (95% interval {iv.low:.4f} to "
-                  f"{iv.high:.4f}) of {len(scored)} methods over {len(results[name].scores)} target "
-                  f"cross-validation splits{runner}")
+                  f"{iv.high:.4f}) of {len(scored)} methods, out-of-fold over {len(results[name].per_row)} labelled target "
+                  f"rows ({len(results[name].fold_scores)} cross-validation splits){runner}")
 
 
 def _comparison(chosen: str, results: dict[str, MethodScores]) -> str | None:
