@@ -301,6 +301,8 @@ def evaluate(model: "str | Path | SavedModel", data: "str | Path | Dataset", tas
     from graft.metrics import classification_metrics
 
     model = _as_model(model)
+    if hasattr(model, "evaluate_table"):  # a table model (graft.tabular): scored on a labelled table
+        return model.evaluate_table(data)
     # read the data's label as the model's kind: a number for a regression model, a class name otherwise
     read_options.setdefault("target_type", "regression" if getattr(model, "is_regression", False) else "classification")
     if getattr(model, "is_regression", False) and model.config.backbone.modality == "array":

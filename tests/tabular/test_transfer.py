@@ -127,3 +127,16 @@ def test_bad_settings_fail_before_work(make):
         transfer_table(source, target, "y", params={"target_weight": 2.0})
     with pytest.raises(UsageError, match="at least 6"):
         transfer_table(source, target.head(4), "y")
+
+
+def test_evaluate_on_held_out_and_training_rows(helpful, make, small_learner):
+    result, test, out = helpful
+    scored = graft.evaluate(out, test)
+    assert scored["n"] == len(test) and scored["r2"] > 0.5 and "note" not in scored
+    assert "largest" in scored["residuals"]
+    _, target, _ = make("regression", n_target=30)
+    assert "target table the model was trained on" in graft.evaluate(out, target)["note"]
+    source, target, test = make("classification", n_target=30)
+    model = transfer_table(source, target, "y", "augment", learner=small_learner, **FAST).model
+    scored = graft.evaluate(model, test.assign(y=test["y"].where(test.index > 0, "unheard-of")))
+    assert scored["unknown_class_items"] == 1 and scored["n"] == len(test) - 1 and scored["accuracy"] > 0.6

@@ -133,6 +133,38 @@ class TableModel:
                                  "probabilities": {c: float(p) for c, p in zip(self.classes, out[i])}})
         return rows
 
+    def evaluate_table(self, table: Any) -> dict[str, Any]:
+        """``graft.evaluate`` on a labelled table: R², RMSE, MAE and residuals (regression) or accuracy,
+        macro-F1, per-class metrics and the confusion matrix (classification); rows whose class the
+        model does not know are counted and left out. A note says when the table is one it trained on."""
+        from graft.metrics import classification_metrics, regression_metrics
+        from graft.tabular.frames import label_values, read_frame
+
+        named = read_frame(table, "evaluation")
+        if self.label not in named.frame.columns:
+            raise UsageError(f"{named.name} has no label column {self.label!r} to score against; its columns are: "
+                             f"{', '.join(map(str, named.frame.columns))}")
+        named.frame = named.frame[named.frame[self.label].notna()].reset_index(drop=True)
+        out = self.ensemble.predict(self.encoder.transform(named.frame, named.name))
+        y = label_values(named.frame, self.label, self.task, named.name)  # type: ignore[arg-type]
+        if self.is_regression:
+            names = [f"{named.name}:row {i + 1}" for i in range(len(y))]
+            result = regression_metrics(y, out, names, detailed=True) | {"target": self.label}
+        else:
+            index = {c: i for i, c in enumerate(self.classes)}
+            known = np.array([c in index for c in y], dtype=bool)
+            if not known.any():
+                raise UsageError(f"{named.name}: none of its classes are classes of the model {self.classes}")
+            codes = np.array([index[c] for c in y[known]])
+            result = classification_metrics(codes, out[known], len(self.classes), self.classes, detailed=True)
+            result["unknown_class_items"] = int((~known).sum())
+        trained_on = {t.get("fingerprint"): role for role in ("source", "target")
+                      if (t := self.lineage.get(f"{role}_table"))}
+        if named.fingerprint in trained_on:
+            result["note"] = (f"this is the {trained_on[named.fingerprint]} table the model was trained on: these "
+                              "scores overstate how it does on new rows")
+        return result
+
     # --- persistence -----------------------------------------------------------------------
     def save(self, directory: str | Path, overwrite: bool = False) -> Path:
         """Write the folder atomically (temp folder, then rename); an earlier model there is replaced
