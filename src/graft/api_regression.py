@@ -18,18 +18,24 @@ from graft.errors import UsageError
 if TYPE_CHECKING:
     from graft.data.dataset import Dataset
     from graft.heads.regression import RidgeConfig
+    from graft.heads.regression_multilayer import MultiLayerRidgeConfig
     from graft.models.saved import SavedModel
 
 
-def ridge_config(config: Any, layers: str | None) -> "RidgeConfig":
-    """The ridge settings for ``probe(config=...)`` on regression data (a ``ProbeConfig`` left at its
-    defaults is the CLI's way of saying "nothing fixed")."""
+def ridge_config(config: Any, layers: str | None) -> "RidgeConfig | MultiLayerRidgeConfig":
+    """The ridge settings for ``probe(config=...)`` on regression data (a ``ProbeConfig`` or
+    ``MultiLayerConfig`` left at its defaults is the CLI's way of saying "nothing fixed")."""
     from graft.heads.probe import ProbeConfig
     from graft.heads.regression import RidgeConfig
+    from graft.heads.regression_multilayer import MultiLayerRidgeConfig
 
-    if layers == "all" or type(config).__name__ == "MultiLayerConfig":
-        raise UsageError("the multi-layer probe (layers='all', --layers all) fits classifiers; for a regression "
-                         "target use the ridge probe on the last layer (layers='last')")
+    if isinstance(config, MultiLayerRidgeConfig) or (config is None and layers == "all"):
+        return config or MultiLayerRidgeConfig()
+    if type(config).__name__ == "MultiLayerConfig" or layers == "all":
+        if getattr(config, "C", None) is not None or getattr(config, "views", ()):
+            raise UsageError("a numeric target gets the multi-layer ridge probe: C and views (--C, --views) are the "
+                             "classifier's; leave them out (MultiLayerRidgeConfig in Python)")
+        return MultiLayerRidgeConfig()
     if config is None or isinstance(config, RidgeConfig):
         return config or RidgeConfig()
     if isinstance(config, ProbeConfig):
@@ -40,15 +46,28 @@ def ridge_config(config: Any, layers: str | None) -> "RidgeConfig":
     raise UsageError(f"probe on a regression target takes a RidgeConfig, not {type(config).__name__}")
 
 
-def probe_regression(ds: "Dataset", backbone: str, config: "RidgeConfig", *, weights: str | Path | None,
-                     image_size: int | None, allow_download: bool, batch_size: int, progress: bool) -> "SavedModel":
-    """Ridge probe on frozen features of ``ds``; metrics on val and test go into the lineage."""
+def probe_regression(ds: "Dataset", backbone: str, config: "RidgeConfig | MultiLayerRidgeConfig", *,
+                     weights: str | Path | None, image_size: int | None, allow_download: bool, batch_size: int,
+                     progress: bool) -> "SavedModel":
+    """Ridge probe on frozen features of ``ds`` (last layer, or every block with a
+    ``MultiLayerRidgeConfig``); metrics on val and test go into the lineage."""
     from graft._config import to_dict
     from graft.api import _package, embed
     from graft.data.regression import target_summary
     from graft.heads.regression import fit_ridge
+    from graft.heads.regression_multilayer import MultiLayerRidgeConfig, probe_multilayer_ridge
     from graft.metrics import regression_metrics
 
+    target = {"name": ds.classes[0], **target_summary(ds.train.targets)}
+    if isinstance(config, MultiLayerRidgeConfig):
+        ml = probe_multilayer_ridge(ds, backbone, config, weights=weights, image_size=image_size,
+                                    allow_download=allow_download, batch_size=batch_size, progress=progress)
+        settings = {"multilayer_ridge": to_dict(config), "chosen_alpha": ml.head_config["alpha"],
+                    "chosen_keep": ml.head_config["keep"], "search": ml.search, "taps": ml.head_config["taps"]}
+        model = _package(ds, backbone, weights, image_size, ml.head, "probe", settings, ml.metrics,
+                         head_config=ml.head_config, task="regression", target=target)
+        model.config.task = "regression"
+        return model
     features = embed(ds, backbone, weights=weights, image_size=image_size, allow_download=allow_download,
                      batch_size=batch_size, progress=progress)
     split = {s: features[ds.splits == s] for s in ("train", "val", "test")}
@@ -60,7 +79,6 @@ def probe_regression(ds: "Dataset", backbone: str, config: "RidgeConfig", *, wei
     if len(test):
         metrics["test"] = regression_metrics(test.targets, result.predict(split["test"]))
     settings = {"ridge": to_dict(config), "chosen_alpha": result.alpha, "search": result.search}
-    target = {"name": ds.classes[0], **target_summary(ds.train.targets)}
     model = _package(ds, backbone, weights, image_size, result.head, "probe", settings, metrics,
                      head_config=result.head_config(), task="regression", target=target)
     model.config.task = "regression"
@@ -133,10 +151,11 @@ def write_values(rows: list[dict[str, Any]], path: str | Path) -> None:
 def fit_regression(ds: "Dataset", out: str | Path | None, config: Any, *, weights: str | Path | None = None,
                    allow_download: bool = False, overwrite: bool = False,
                    progress: Any = None) -> tuple["SavedModel", dict[str, Any]]:
-    """``graft fit`` on a numeric target: a ridge probe per backbone and input size, within the
-    time budget, the best validation R² kept (ties: the earlier, cheaper arm), refitted on train +
-    val and saved with the report (``fit.json``). The multi-layer probe and fine-tuning arms fit
-    classifiers and are listed as not run.
+    """``graft fit`` on a numeric target: a ridge probe per backbone and input size, then (when
+    ``config.arms`` has "multilayer" and the data has a backbone) the multi-layer ridge probe on the
+    first backbone, within the time budget; the best validation R² is kept (ties: the earlier,
+    cheaper arm), refitted on train + val and saved with the report (``fit.json``). Fine-tuning
+    trains with a classification loss and is listed as not run.
     """
     import json
     import time
@@ -157,15 +176,25 @@ def fit_regression(ds: "Dataset", out: str | Path | None, config: Any, *, weight
         notify({"event": "stage", "message": f"{arm}: running"})
         rows.append(_ridge_arm(ds, backbone, size, weights if i == 0 else None, allow_download))
         notify({"event": "stage", "message": f"{arm}: validation R² {rows[-1]['val_r2']:.4f}"})
+    not_run = {"finetune": "fine-tuning trains with a classification loss"}
+    built: dict[str, "SavedModel"] = {}
+    if ds.modality == "array" or "multilayer" not in config.arms:
+        not_run["multilayer"] = "numeric rows have no blocks" if ds.modality == "array" else "not in --arms"
+    elif time.perf_counter() - start > config.time_budget:
+        not_run["multilayer"] = "the time budget was spent"
+    else:
+        name = f"multilayer-ridge:{backbones[0]}" + (f"@{sizes[0]}" if sizes[0] else "")
+        notify({"event": "stage", "message": f"{name}: running"})
+        row, built[name] = _multilayer_arm(ds, backbones[0], sizes[0], weights, allow_download, name)
+        rows.append(row)
     best = max(rows, key=lambda r: (r["val_r2"], -rows.index(r)))
-    reason = (f"highest validation R² ({best['val_r2']:.4f}) of {len(rows)} ridge arm(s)"
+    reason = (f"highest validation R² ({best['val_r2']:.4f}) of {len(rows)} arm(s)"
               if len(rows) > 1 else "the only arm run")
-    model = probe_regression(ds, best["backbone"], RidgeConfig(), weights=weights if best is rows[0] else None,
-                             image_size=best["image_size"], allow_download=allow_download, batch_size=64, progress=False)
+    model = built.get(best["method"]) or probe_regression(
+        ds, best["backbone"], RidgeConfig(), weights=weights if best is rows[0] else None,
+        image_size=best["image_size"], allow_download=allow_download, batch_size=64, progress=False)
     report = {"task": "regression", "metric": "r2", "arms": rows, "chosen": best["method"], "reason": reason,
-              "backbones": {"how": how, "backbones": backbones},
-              "not_run": {"multilayer": "the multi-layer probe fits classifiers",
-                          "finetune": "fine-tuning trains with a classification loss"},
+              "backbones": {"how": how, "backbones": backbones}, "not_run": not_run,
               "seconds": round(time.perf_counter() - start, 1),
               "model_metrics": {s: m for s, m in model.lineage.get("metrics", {}).items() if s == "test"}}
     model.lineage["fit"] = report
@@ -173,6 +202,25 @@ def fit_regression(ds: "Dataset", out: str | Path | None, config: Any, *, weight
     if out is not None:
         save_model(model, out, ds, overwrite=overwrite)
     return model, report
+
+
+def _multilayer_arm(ds: "Dataset", backbone: str, size: int | None, weights: str | Path | None,
+                    allow_download: bool, name: str) -> tuple[dict[str, Any], "SavedModel"]:
+    """The multi-layer ridge probe as a fit arm: its row (val R² of the train-only fit that chose the
+    columns; test R² of the model refitted on train + val) and the model itself."""
+    import time
+
+    from graft.heads.regression_multilayer import MultiLayerRidgeConfig
+
+    start = time.perf_counter()
+    model = probe_regression(ds, backbone, MultiLayerRidgeConfig(), weights=weights, image_size=size,
+                             allow_download=allow_download, batch_size=64, progress=False)
+    metrics, head = model.lineage["metrics"], model.config.head
+    row = {"method": name, "backbone": backbone, "image_size": size, "alpha": head["alpha"], "keep": head["keep"],
+           "val_r2": metrics["val"]["r2"], "n_val": metrics["val"]["n"],
+           "test_r2": metrics["test"]["r2"] if "test" in metrics else None, "test_after_refit": True,
+           "seconds": round(time.perf_counter() - start, 2)}
+    return row, model
 
 
 def _fit_backbones(ds: "Dataset", config: Any) -> tuple[list[str], str]:

@@ -118,6 +118,8 @@ def verify(
     target_type: str = typer.Option("auto", "--target-type", help="Table data: 'auto' (a numeric label with many "
                                     "distinct values is a regression target: ridge probes scored by R²), "
                                     "'classification' or 'regression'."),
+    image_column: Optional[str] = typer.Option(None, "--image-column", help="Table data: the column of image file "
+                                               "paths (relative to the table's folder)."),
     json_: bool = JSON,
 ) -> None:
     """Did transfer help? Scratch vs linear probe vs fine-tuning on the same splits and budget,
@@ -127,7 +129,8 @@ def verify(
 
     config = TrainConfig(lr=lr, batch_size=batch_size)
     read = {k: v for k, v in {"label_column": label_column, "target_type": target_type}.items()
-            if v not in ("label", "auto")} | ({"modality": "array"} if backbone == "identity" else {})
+            if v not in ("label", "auto")} | ({"modality": "array"} if backbone == "identity" else {}) | (
+        {"image_column": image_column} if image_column else {})
     v = out.run(lambda: run_verify(data, backbone, seeds=seeds, budget=budget, epochs=epochs, schedule=schedule,
                                    config=config, out=out_dir, weights=weights, image_size=image_size,
                                    allow_download=allow_download, progress=not json_, overwrite=overwrite, **read))

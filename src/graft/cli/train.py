@@ -125,6 +125,8 @@ def fit(
     target_type: str = typer.Option("auto", "--target-type", help="Table data: 'auto' (a numeric label with many "
                                     "distinct values is a regression target: ridge arms), 'classification' or "
                                     "'regression'."),
+    image_column: Optional[str] = typer.Option(None, "--image-column", help="Table data: the column of image file "
+                                               "paths (relative to the table's folder)."),
     json_: bool = JSON,
 ) -> None:
     """The automatic path: picks backbones and input size for the data, runs arms (last-layer probe,
@@ -142,7 +144,8 @@ def fit(
     with live_fit(enabled=not json_) as notify:
         _, report = out.run(lambda: run_fit(data, out=out_dir, config=config, weights=weights,
                                             allow_download=allow_download, overwrite=overwrite, progress=notify,
-                                            **_read_options(label_column, text_column, target_type, names)))
+                                            **_read_options(label_column, text_column, target_type, names),
+                                            **({"image_column": image_column} if image_column else {})))
     if json_:
         return out.emit_json(report | {"model": str(out_dir)})
     if report.get("task") == "regression":
