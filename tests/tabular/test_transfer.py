@@ -140,3 +140,13 @@ def test_evaluate_on_held_out_and_training_rows(helpful, make, small_learner):
     model = transfer_table(source, target, "y", "augment", learner=small_learner, **FAST).model
     scored = graft.evaluate(model, test.assign(y=test["y"].where(test.index > 0, "unheard-of")))
     assert scored["unknown_class_items"] == 1 and scored["n"] == len(test) - 1 and scored["accuracy"] > 0.6
+
+
+def test_duplicate_header_and_unknown_settings(make, tmp_path):
+    source, target, _ = make("regression")
+    bad = tmp_path / "dup.csv"
+    bad.write_text("x1,x1,y\n1,2,3\n")
+    with pytest.raises(GraftError, match=r"duplicate column name\(s\) \['x1'\]"):
+        transfer_table(source, bad, "y")
+    with pytest.raises(UsageError, match="unknown setting"):
+        transfer_table(source, target, "y", fold=3)

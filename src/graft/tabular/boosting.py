@@ -35,6 +35,7 @@ _EPS = 1e-10
 class _Boost(Strategy):
     n_rounds: int = field(default=10, metadata={"help": "boosting rounds (learners fitted)"})
     round_estimators: int = field(default=50, metadata={"help": "trees of each round's LightGBM learner"})
+    combine: ClassVar[str] = "mean"  # how the kept rounds' outputs combine (Ensemble.combine)
 
     def __post_init__(self) -> None:
         check_ranges(self, {"n_rounds": "[2, 1000]", "round_estimators": "[1, 100000]"})
@@ -62,8 +63,6 @@ class _Boost(Strategy):
         weights = [math.log(1.0 / b) for b in betas[half:]]
         log.info("%s: target errors per round %s", self.name, [round(b / (1 + b), 3) for b in betas])
         return Ensemble(learners[half:], data.task, data.n_classes, weights=weights, combine=self.combine)
-
-    combine: ClassVar[str] = "mean"
 
     def _errors(self, predicted: np.ndarray, y: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError

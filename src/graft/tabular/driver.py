@@ -141,6 +141,11 @@ def transfer_table(source: Any, target: Any, label: str, method: str = "auto", *
         ('positive transfer', 'continue_boosting')
     """
     start = time.perf_counter()
+    known = {f.name for f in dataclasses.fields(TableTransferConfig)} - {"method", "task", "params"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise UsageError(f"transfer_table: unknown setting(s) {unknown}; it takes {', '.join(sorted(known))} "
+                         "(and method, task, params, learner, config)")
     given = {"method": method, "task": task, **({"params": params} if params else {}), **settings}
     config = dataclasses.replace(config, **given) if config is not None else TableTransferConfig(**given)
     learner = learner or LearnerConfig(seed=config.seed)

@@ -109,9 +109,13 @@ def _parse(path: Path, data: bytes) -> Any:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as exc:
         raise DataError(f"{path}: cannot read it as a table ({exc}); check that it is a {path.suffix} file "
                         "with a header line") from exc
-    duplicated = sorted({c for c in frame.columns if str(c).rsplit(".", 1)[0] in frame.columns and "." in str(c)})
-    if duplicated:
-        raise DataError(f"{path}: duplicate column name(s) in the header (pandas renamed them {duplicated}); rename them")
+    if sep is not None:  # pandas renames a repeated name ("a" → "a.1"): check the header itself
+        import csv
+
+        header = [c.strip() for c in next(csv.reader(io.StringIO(text), delimiter=sep), [])]
+        repeated = sorted({c for c in header if header.count(c) > 1})
+        if repeated:
+            raise DataError(f"{path}: duplicate column name(s) {repeated} in the header; rename them")
     return frame
 
 
