@@ -24,7 +24,8 @@ def manifest(root):
 
 
 def test_registry_lists_every_dataset_with_metadata():
-    assert list_datasets() == ["digits", "fashion_mnist", "font_digits", "fortunes", "fortunes_lang", "spoken_digits"]
+    assert list_datasets() == ["adult", "diamonds", "digits", "fashion_mnist", "font_digits", "fortunes", "fortunes_lang",
+                               "spoken_digits"]
     assert list_datasets("*digits") == ["digits", "font_digits", "spoken_digits"]
     info = dataset_info("fashion_mnist")
     assert info.modality == "image" and info.requires == ("apt:dataset-fashion-mnist",) and info.license
