@@ -77,11 +77,11 @@ def print_report(report: dict[str, Any]) -> None:
     for r in sorted(report["table"], key=lambda r: -(r["score"] if r["score"] is not None else float("-inf"))):
         mark = " *" if r["method"] == report["kept"] else ""
         score = f"{r['score']:.4f} ± {r['half_width']:.4f}" if r["score"] is not None else f"failed: {r['error']}"
-        gain = (f"{r['gain']:+.4f} [{r['gain_low']:+.4f}, {r['gain_high']:+.4f}] {r['vs_target_only']}"
+        gain = (f"{r['gain']:+.3f} [{r['gain_low']:+.3f}, {r['gain_high']:+.3f}] {r['vs_target_only'].split()[0]}"
                 if r.get("gain") is not None else r.get("vs_target_only") or "-")
         rows.append([r["method"] + mark, score, gain, r["splits"], f"{r['seconds']:.2f}" if r["seconds"] is not None else "-"])
     out.table(f"target {metric}, out-of-fold over the labelled target rows (95% interval; * saved)",
-              ["method", metric, "vs target_only (paired)", "splits", "s per fit"], rows)
+              ["method", metric, "gain vs target_only", "splits", "s/fit"], rows)
     out.echo(f"why: {report['reason']}")
     out.echo(f"verdict: {report['verdict']['verdict']} — {report['verdict']['summary']}")
     if report["kept"] != report["chosen"]:
