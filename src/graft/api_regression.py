@@ -1,9 +1,11 @@
-"""The regression side of the Python API: :func:`graft.probe`, :func:`graft.evaluate` and
-:func:`graft.predict` come here when the data's label (or the model's target) is a number.
+"""The regression side of the Python API: :func:`graft.probe`, :func:`graft.evaluate`,
+:func:`graft.predict` and :func:`graft.fit` come here when the data's label (or the model's
+target) is a number.
 
 A regression model is a :class:`~graft.models.SavedModel` whose ``config.task`` is
 ``"regression"``: ``classes`` is ``[<target name>]``, the head a one-output ridge head
-(:mod:`graft.heads.regression`) and ``config.head`` records ``alpha`` and the target scaling.
+(:mod:`graft.heads.regression`, or over every block: :mod:`graft.heads.regression_multilayer`)
+and ``config.head`` records ``alpha`` and the target scaling.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ Fine-tuning and training from scratch use a classification loss, so on a regress
 
 Seeds vary the random initialisation and a bootstrap resample of the test split that every arm is
 scored on, so each arm gets a mean ± t-interval over seeds, and the gain of the probe over its
-baseline (random, else mean) a Welch interval: **positive transfer** above 0, **negative** below.
+baseline (random, else mean) a t-interval of the per-seed differences (paired: both arms of a seed
+are scored on the same resample): **positive transfer** above 0, **negative** below.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from graft.verify.stats import Interval, decide, t_interval, welch_interval
+from graft.verify.stats import Interval, decide, t_interval
 
 if TYPE_CHECKING:
     from graft.data.dataset import Dataset
@@ -84,7 +85,8 @@ def verify_regression(ds: "Dataset", backbone: str, seeds: list[int], *, weights
     mean_pred = np.full(len(test), float(np.mean(ds.train.targets)))
     arms["mean"] = _arm("mean", "the training mean", {s: mean_pred for s in seeds}, test, resamples, confidence)
     baseline = "random" if "random" in arms else "mean"
-    gain = welch_interval(arms["probe"].scores, arms[baseline].scores, confidence)
+    differences = [p - b for p, b in zip(arms["probe"].scores, arms[baseline].scores)]
+    gain = t_interval(differences, confidence)
     verdict = RegressionVerdict(decide(gain), "", arms, gain, baseline, list(seeds), confidence, len(test),
                                 not_run={"scratch": "trains with a classification loss",
                                          "finetune": "trains with a classification loss"})
