@@ -150,3 +150,16 @@ def test_duplicate_header_and_unknown_settings(make, tmp_path):
         transfer_table(source, bad, "y")
     with pytest.raises(UsageError, match="unknown setting"):
         transfer_table(source, target, "y", fold=3)
+
+
+def test_auto_breaks_a_tie_towards_the_simpler_method():
+    from graft.tabular.driver import TableTransferConfig, _choose
+    from graft.tabular.evaluate import MethodScores
+
+    results = {}
+    for name, right in (("target_only", 5), ("source_only", 8), ("pooled", 8), ("weight_classifier", 8)):
+        entry = MethodScores(name, 10)
+        entry.add(np.arange(10), (np.arange(10) < right).astype(float))
+        results[name] = entry
+    chosen, reason = _choose(TableTransferConfig(), results, "classification")
+    assert chosen == "source_only" and "next pooled 0.8000" in reason

@@ -31,6 +31,9 @@ from graft.tabular.strategies import METHODS, check_method, create_method, list_
 
 log = logging.getLogger(__name__)
 BASELINE = "target_only"
+#: auto's default candidates from the simplest up: a tie goes to the earlier one
+SIMPLER = ["target_only", "source_only", "pooled", "augment", "continue_boosting", "weight_classifier", "weight_kmm",
+           "tradaboost", "tradaboost_r2"]
 MIN_TARGET_ROWS = 6
 
 
@@ -237,7 +240,8 @@ def _candidates(config: TableTransferConfig, task: str, learner: str) -> list[st
     if config.method != "auto":
         check_method(config.method, task, learner)
         return list(dict.fromkeys([BASELINE, config.method, "source_only"]))
-    names = config.candidates or list_methods(task, learner)
+    names = config.candidates or sorted(list_methods(task, learner), key=lambda n: (SIMPLER.index(n) if n in SIMPLER
+                                                                                     else len(SIMPLER), n))
     for name in names:
         check_method(name, task, learner)
     return list(dict.fromkeys([BASELINE, *names]))
@@ -300,7 +304,10 @@ def _choose(config: TableTransferConfig, results: dict[str, MethodScores], task:
     metric = "R²" if task == "regression" else "accuracy"
     if config.method != "auto":
         return config.method, f"{config.method} as asked"
-    scored = sorted(((r.interval().mean, name) for name, r in results.items() if r.interval() is not None), reverse=True)
+    # the best mean; on a tie (common for accuracy on few rows) the simpler method, in candidate order
+    order = list(results)
+    scored = sorted(((r.interval().mean, name) for name, r in results.items() if r.interval() is not None),
+                    key=lambda item: (-item[0], order.index(item[1])))
     if not scored:
         raise UsageError("every candidate method failed on the target splits: " +
                          "; ".join(f"{n}: {r.error}" for n, r in results.items()))
