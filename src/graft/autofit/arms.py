@@ -79,10 +79,10 @@ class Arm:
 
     # --- shared helpers ---
     def extraction_cost(self, ctx: Context, backbone: str, view: str | None = None,
-                        splits: tuple[str, ...] = ("train", "val", "test")) -> float:
+                        splits: tuple[str, ...] = ("train", "val", "test"), pooling: str = "mean") -> float:
         if ctx.ds.modality == "array":  # numeric rows need no network
             return 0.0
-        todo = ctx.items_to_extract(backbone, self.size, view, splits)
+        todo = ctx.items_to_extract(backbone, self.size, view, splits, pooling)
         if not todo:
             return 0.0
         per_item = ctx.budget.seconds_per_item(backbone, ctx.size_option(self.size), ctx.ds.items,

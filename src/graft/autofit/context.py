@@ -34,7 +34,11 @@ class Context:
     notify: Notify = _quiet
     study_base: str = "graft-fit"
     main_backbone: str = ""
-    _taps: dict[tuple[str, int | None, str | None], dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
+    #: spatial pooling of the multi-layer arms' image taps (``graft.autofit.screen`` chooses it)
+    pooling: str = "mean"
+    #: whether the screen chose the multi-layer probe's setting (then that arm runs first)
+    screened: bool = False
+    _taps: dict[tuple[str, int | None, str | None, str], dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
     _hashes: list[str] | None = None
 
     @property
@@ -99,33 +103,52 @@ class Context:
                    .layer_groups())
 
     def tap_features(self, backbone: str, size: int | None, view: str | None = None,
-                     splits: tuple[str, ...] = SPLITS) -> dict[str, dict[str, np.ndarray]]:
-        """Every tap's pooled features per split (``{split: {tap: array}}``), cached per tap on disk."""
-        from graft.features.taps import tap_features
+                     splits: tuple[str, ...] = SPLITS, pooling: str = "mean") -> dict[str, dict[str, np.ndarray]]:
+        """Every tap's pooled features per split (``{split: {tap: array}}``), cached per tap on disk.
 
-        key = (backbone, size, view)
-        have = self._taps.setdefault(key, {})
-        todo = [s for s in splits if s not in have]
+        Without a view, the mean (the last-layer probe's) and the chosen pooling come from one pass.
+        """
+        together = (pooling,) if view is not None else tuple(dict.fromkeys((pooling, "mean", self.pooling)))
+        return self.tap_features_by_pooling(backbone, size, together, view, splits)[pooling]
+
+    def tap_features_by_pooling(self, backbone: str, size: int | None, poolings: tuple[str, ...],
+                                view: str | None = None, splits: tuple[str, ...] = SPLITS,
+                                ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+        """``{pooling: {split: {tap: array}}}``; what is missing comes from one forward pass."""
+        from graft.features.taps import tap_features_by_pooling
+
+        if self.ds.modality != "image":  # only feature maps pool by a grid: one extraction serves all
+            poolings = tuple(dict.fromkeys(poolings))
+            first = self._tap_features_by_pooling(backbone, size, ("mean",), view, splits, tap_features_by_pooling)
+            return {p: first["mean"] for p in poolings}
+        return self._tap_features_by_pooling(backbone, size, poolings, view, splits, tap_features_by_pooling)
+
+    def _tap_features_by_pooling(self, backbone: str, size: int | None, poolings: tuple[str, ...], view: str | None,
+                                 splits: tuple[str, ...], extract: Any) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+        have = {p: self._taps.setdefault((backbone, size, view, p), {}) for p in poolings}
+        todo = [s for s in splits if any(s not in have[p] for p in poolings)]
         if todo:
             mask = np.isin(self.ds.splits, todo)
             items = [it for it, m in zip(self.ds.items, mask) if m]
-            feats = tap_features(items, backbone, weights=self.weights_for(backbone), image_size=self.size_option(size),
-                                 allow_download=self.allow_download, view=view)
+            feats = extract(items, backbone, poolings=poolings, weights=self.weights_for(backbone),
+                            image_size=self.size_option(size), allow_download=self.allow_download, view=view)
             sub = self.ds.splits[mask]
-            for s in todo:
-                have[s] = {t: v[sub == s] for t, v in feats.items()}
-        return {s: have[s] for s in splits}
+            for p in poolings:
+                for s in todo:
+                    have[p][s] = {t: v[sub == s] for t, v in feats[p].items()}
+        return {p: {s: have[p][s] for s in splits} for p in poolings}
 
     def items_to_extract(self, backbone: str, size: int | None, view: str | None = None,
-                         splits: tuple[str, ...] = SPLITS) -> int:
+                         splits: tuple[str, ...] = SPLITS, pooling: str = "mean") -> int:
         """Items a tap extraction would still push through the network: 0 once done in this run,
         else those the on-disk cache lacks (a re-run on the same data costs no extraction)."""
-        done = self._taps.get((backbone, size, view), {})
+        pooling = pooling if self.ds.modality == "image" else "mean"
+        done = self._taps.get((backbone, size, view, pooling), {})
         todo = [s for s in splits if s not in done]
         if not todo:
             return 0
         mask = np.isin(self.ds.splits, todo)
-        return self._missing_on_disk(backbone, size, view, [h for h, m in zip(self.item_hashes(), mask) if m])
+        return self._missing_on_disk(backbone, size, view, [h for h, m in zip(self.item_hashes(), mask) if m], pooling)
 
     def item_hashes(self) -> list[str]:
         """Content hashes of every item (the feature cache's keys), computed once per run."""
@@ -135,7 +158,8 @@ class Context:
             self._hashes = [item_hash(it) for it in self.ds.items]
         return self._hashes
 
-    def _missing_on_disk(self, backbone: str, size: int | None, view: str | None, hashes: list[str]) -> int:
+    def _missing_on_disk(self, backbone: str, size: int | None, view: str | None, hashes: list[str],
+                         pooling: str = "mean") -> int:
         from graft.backbones.base import SOURCE_LOGITS
         from graft.backbones.registry import backbone_key
         from graft.features.store import FeatureStore
@@ -145,7 +169,7 @@ class Context:
         names = available_taps(backbone, weights=self.weights_for(backbone), allow_download=self.allow_download,
                                **options)
         last = [t for t in names if t != SOURCE_LOGITS][-1]
-        key = tap_key(backbone_key(backbone, self.weights_for(backbone), **options), last, view=view)
+        key = tap_key(backbone_key(backbone, self.weights_for(backbone), **options), last, pooling, view=view)
         return len(FeatureStore().missing(key, hashes))
 
     def deadline(self) -> float:

@@ -23,9 +23,10 @@ DEFAULT_TRIALS = [{"C": 0.1, "keep": 1.0}, {"C": 1.0, "keep": 0.25}]
 
 
 def _tap_width(ctx: Context, backbone: str) -> int:
-    """Total width of a backbone's taps (a rough 3x the last layer's before the first extraction)."""
-    for (name, _, _), splits in ctx._taps.items():
-        if name == backbone and "train" in splits:
+    """Total width of a backbone's taps at the chosen pooling (a rough 3x the last layer's before
+    the first extraction)."""
+    for (name, _, _, pooling), splits in ctx._taps.items():
+        if name == backbone and pooling == ctx.pooling and "train" in splits:
             return sum(v.shape[1] for v in splits["train"].values())
     return 3 * ctx.feature_dim(backbone)
 
@@ -40,23 +41,23 @@ class MultiLayerArm(Arm):
 
     # --- features ---
     def taps(self, ctx: Context) -> dict[str, dict[str, np.ndarray]]:
-        return ctx.tap_features(self.backbone, self.size)
+        return ctx.tap_features(self.backbone, self.size, pooling=ctx.pooling)
 
     def view_taps(self, ctx: Context) -> dict[str, dict[str, dict[str, np.ndarray]]]:
         """``{split: {view: taps}}`` for this arm's views (empty without views)."""
-        per_view = {v: ctx.tap_features(self.backbone, self.size, view=v) for v in self.views}
+        per_view = {v: ctx.tap_features(self.backbone, self.size, view=v, pooling=ctx.pooling) for v in self.views}
         return {s: {v: per_view[v][s] for v in self.views} for s in SPLITS}
 
     def estimate(self, ctx: Context) -> float:
-        extraction = self.extraction_cost(ctx, self.backbone)
-        extraction += sum(self.extraction_cost(ctx, self.backbone, view=v) for v in self.views)
+        extraction = self.extraction_cost(ctx, self.backbone, pooling=ctx.pooling)
+        extraction += sum(self.extraction_cost(ctx, self.backbone, view=v, pooling=ctx.pooling) for v in self.views)
         rows = ctx.n("train") * (1 + len(self.views))
         return extraction + ctx.budget.probe_cost(rows, _tap_width(ctx, self.backbone), 2 * ctx.config.trials)
 
-    def config(self, C: float, keep: float, refit: bool = False) -> Any:
+    def config(self, ctx: Context, C: float, keep: float, refit: bool = False) -> Any:
         from graft.heads.multilayer import MultiLayerConfig
 
-        return MultiLayerConfig(C=C, keep=keep, views=self.views, refit_on_val=refit)
+        return MultiLayerConfig(C=C, keep=keep, views=self.views, refit_on_val=refit, pooling=ctx.pooling)
 
     def run(self, ctx: Context) -> Outcome:
         from graft.heads.multilayer import fit_multilayer
@@ -67,7 +68,7 @@ class MultiLayerArm(Arm):
         fit_start = time.perf_counter()
 
         def fit(C: float, keep: float) -> Any:
-            return fit_multilayer(feats["train"], y_train, feats["val"], y_val, ctx.n_classes, self.config(C, keep),
+            return fit_multilayer(feats["train"], y_train, feats["val"], y_val, ctx.n_classes, self.config(ctx, C, keep),
                                   train_views=views["train"] or None, val_views=views["val"] or None)
 
         def objective(trial: Any) -> float:
@@ -84,8 +85,8 @@ class MultiLayerArm(Arm):
         ctx.budget.learn_probe_rate((time.perf_counter() - fit_start) / max(2 * trials, 1),
                                     ctx.n("train") * (1 + len(self.views)) * width)
         test = test_accuracy(ctx, lambda: result.predict_proba(feats["test"], views["test"] or None))
-        params |= {"columns": result.selection.n_features, "taps": len(result.selection.columns),
-                   "tta_views": list(result.selection.tta_views)}
+        params |= {"pooling": ctx.pooling, "columns": result.selection.n_features,
+                   "taps": len(result.selection.columns), "tta_views": list(result.selection.tta_views)}
         row = self.row(ctx, float(result.val_metrics["accuracy"]), test, time.perf_counter() - start, params, trials)
         return Outcome(row, lambda: self.build(ctx, params["C"], params["keep"]))
 
@@ -93,7 +94,7 @@ class MultiLayerArm(Arm):
         """The shippable multi-layer model (refit on train + val), as ``graft probe --layers all`` builds it."""
         from graft.api import probe
 
-        return probe(ctx.ds, self.backbone, layers="all", config=self.config(C, keep, refit=True),
+        return probe(ctx.ds, self.backbone, layers="all", config=self.config(ctx, C, keep, refit=True),
                      weights=ctx.weights_for(self.backbone), image_size=ctx.size_option(self.size),
                      allow_download=ctx.allow_download)
 
@@ -120,13 +121,13 @@ class EnsembleArm(MultiLayerArm):
     def taps(self, ctx: Context) -> dict[str, dict[str, np.ndarray]]:
         out: dict[str, dict[str, np.ndarray]] = {s: {} for s in SPLITS}
         for backbone in self.backbones:
-            feats = ctx.tap_features(backbone, self.size)
+            feats = ctx.tap_features(backbone, self.size, pooling=ctx.pooling)
             for s in SPLITS:
                 out[s] |= {f"{backbone}/{t}": v for t, v in feats[s].items()}
         return out
 
     def estimate(self, ctx: Context) -> float:
-        extraction = sum(self.extraction_cost(ctx, b) for b in self.backbones)
+        extraction = sum(self.extraction_cost(ctx, b, pooling=ctx.pooling) for b in self.backbones)
         width = sum(_tap_width(ctx, b) for b in self.backbones)
         return extraction + ctx.budget.probe_cost(ctx.n("train"), width, 2 * ctx.config.trials)
 

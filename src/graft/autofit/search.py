@@ -78,6 +78,8 @@ def fit(
     sizes = pick_sizes(ctx)
     backbones, picked = pick_backbones(ctx, sizes[0])
     ctx.main_backbone = backbones[0]
+    backbones = screen_settings(ctx, backbones, sizes[0], picked)
+    ctx.main_backbone = backbones[0]
     ctx.study_base = _study_base(ctx, backbones, sizes)
     arms = plan_arms(ctx, backbones, sizes)
     candidates, outcomes = search(ctx, arms)
@@ -108,7 +110,7 @@ def _study_base(ctx: Context, backbones: list[str], sizes: list[int | None]) -> 
     if ctx.config.study_name:
         return ctx.config.study_name
     settings = {k: v for k, v in to_dict(ctx.config).items() if k not in ("storage", "study_name", "time_budget")}
-    return study_name(ctx.ds.fingerprint, settings | {"backbones": backbones, "sizes": sizes,
+    return study_name(ctx.ds.fingerprint, settings | {"backbones": backbones, "sizes": sizes, "pooling": ctx.pooling,
                                                       "weights": str(ctx.weights) if ctx.weights else None})
 
 
@@ -143,6 +145,28 @@ def pick_backbones(ctx: Context, size: int | None) -> tuple[list[str], dict[str,
     return kept, {"how": f"ranked the offline {ctx.ds.modality} zoo by LogME on {result.n_samples} training items; "
                          f"kept the top {len(kept)}", "backbones": kept, "logme": scores,
                   "seconds": round(time.perf_counter() - start, 1)}
+
+
+def screen_settings(ctx: Context, backbones: list[str], size: int | None, picked: dict[str, Any]) -> list[str]:
+    """Choose the multi-layer probe's pooling and, among backbones the ranking picked, its backbone
+    by cross-validation (``graft.autofit.screen``); the winner moves to the front. Backbones the
+    user named keep their order (the first is the one they asked for)."""
+    if "multilayer" not in ctx.config.arms:
+        return backbones
+    from graft.autofit.screen import screen
+
+    movable = not ctx.config.backbones and ctx.weights is None
+    result = screen(ctx, backbones, size, movable=movable)
+    if result is None:
+        return backbones
+    ctx.pooling, ctx.screened = result.pooling, True
+    picked["screen"] = result.report()
+    if result.backbone != backbones[0]:
+        picked["how"] += f"; {result.backbone} first: its multi-layer probe cross-validated best"
+        backbones = [result.backbone] + [b for b in backbones if b != result.backbone]
+    ctx.notify({"event": "stage", "message": f"multi-layer probe: {result.backbone}, pooling {result.pooling} "
+                                             f"(cross-validated, {result.seconds:.0f} s)"})
+    return backbones
 
 
 def pick_sizes(ctx: Context) -> list[int | None]:
@@ -190,6 +214,8 @@ def search(ctx: Context, arms: list[Arm]) -> tuple[list[dict[str, Any]], dict[st
     candidates: list[dict[str, Any]] = []
     outcomes: dict[str, Outcome] = {}
     core = [a for a in arms if a.kind in CORE]
+    if ctx.screened:  # the screen chose the multi-layer probe's setting and extracted its train + val:
+        core.sort(key=lambda a: a.kind != "multilayer")  # it runs first, so a budget that runs out still returns it
     optional = [a for a in arms if a.kind not in CORE]
     for arm in core:
         _try(ctx, arm, candidates, outcomes, first=not outcomes)

@@ -15,7 +15,7 @@ lists named modules from input to output whose outputs a probe may read — the 
 when the group is a ``Sequential`` of composite blocks (MobileNetV2's inverted residuals,
 EfficientNet's blocks), else the group itself (each transformer / Whisper layer) — and
 ``pool_tap(output, batch, grid, max_width)`` turns one tap's output into a (B, width) matrix by shape:
-(B, C, H, W) → spatial mean (or a ``grid`` × ``grid`` mean while C·grid² ≤ ``max_width``), (B, T, D) →
+(B, C, H, W) → spatial mean (or the finest g × g grid mean, g ≤ ``grid``, with C·g² ≤ ``max_width``), (B, T, D) →
 mean over T. Backbones whose states carry a mask (text, Whisper, word vectors) override ``pool_tap``.
 ``tap_names()`` adds ``"source_logits"`` where the weights have a classifier.
 """
@@ -197,7 +197,8 @@ def _composite(module: nn.Module) -> bool:
 
 
 def pool_by_shape(output: Any, grid: int = 1, max_width: int = 1024) -> torch.Tensor:
-    """Pool a tap output by its shape: (B, C, H, W) spatial mean or grid mean, (B, T, D) mean over T,
+    """Pool a tap output by its shape: (B, C, H, W) spatial mean or the means of the finest g x g grid
+    (g <= ``grid``) with C·g² <= ``max_width`` (``grid=2``: 2x2 or the mean), (B, T, D) mean over T,
     (B, D) as is. Tuples and lists pool their first element (the hidden states)."""
     if isinstance(output, (tuple, list)):
         output = output[0]
@@ -207,7 +208,9 @@ def pool_by_shape(output: Any, grid: int = 1, max_width: int = 1024) -> torch.Te
         raise TypeError(f"cannot pool a tap output of type {type(output).__name__}")
     if output.dim() == 4:
         channels = output.shape[1]
-        if grid > 1 and channels * grid * grid <= max_width:
+        while grid > 1 and channels * grid * grid > max_width:  # the finest grid within the width cap
+            grid -= 1
+        if grid > 1:
             return nn.functional.adaptive_avg_pool2d(output, grid).flatten(1)
         return output.mean(dim=(2, 3))
     if output.dim() == 3:

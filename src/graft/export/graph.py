@@ -62,10 +62,11 @@ def multilayer_module(backbone: "Backbone", head: "LinearHead", selection: dict[
     from torch import nn
 
     from graft.backbones.base import SOURCE_LOGITS
+    from graft.features.taps import pooling_grid
 
     points = dict(backbone.tap_points())
     taps = list(selection["columns"])
-    grid = 2 if selection.get("pooling", "mean") == "grid2" else 1
+    grid = pooling_grid(selection.get("pooling", "mean"))
     width = int(selection.get("max_tap_width", 1024))
     views = list(selection.get("tta_views", []))
     unknown = [v for v in views if v != "hflip"]

@@ -66,8 +66,9 @@ class MultiLayerConfig:
                                          metadata={"help": "fractions of the columns kept, tried on validation"})
     keep: float | None = field(default=None, metadata={"help": "fixed kept fraction; skips the keep search"})
     taps: tuple[str, ...] | None = field(default=None, metadata={"help": "tap names to read; None: every tap"})
-    pooling: Literal["mean", "grid2"] = field(default="mean", metadata={
-        "help": "spatial pooling of image taps: 'mean', or 'grid2' (2x2 means while channels*4 <= max_tap_width)"})
+    pooling: Literal["mean", "grid2", "grid3", "grid4"] = field(default="mean", metadata={
+        "help": "spatial pooling of image taps: 'mean', or 'gridN' (N = 2..4: the means of the finest g x g grid, "
+                "g <= N, with channels*g*g <= max_tap_width)"})
     max_tap_width: int = field(default=1024, metadata={"help": "width cap per tap for grid pooling"})
     normalisation: Literal["l2", "standard"] = field(default="l2", metadata={
         "help": "per-tap normalisation: 'l2' (unit-length rows per tap) or 'standard' (column standardisation only)"})

@@ -1,0 +1,80 @@
+"""The screen before the arms: every (backbone, pooling) cross-validated over train + val, the best
+one moved first and handed to the multi-layer arms; backbones the user named keep their order; a
+backbone whose screening would eat the budget is not screened, and the report says why."""
+
+import numpy as np
+import pytest
+
+import graft
+from graft.autofit import FitConfig
+from graft.autofit.budget import Budget
+from graft.autofit.context import SPLITS, Context
+from graft.autofit.screen import POOLING_CHOICES, screen
+from graft.data import from_arrays
+
+N = {"train": 60, "val": 20, "test": 20}
+
+
+def _context(budget: float = 600.0) -> Context:
+    """Images (only their labels and splits are read: the taps are injected) of 4 classes."""
+    splits = sum(([s] * n for s, n in N.items()), [])
+    labels = np.arange(len(splits)) % 4
+    images = np.zeros((len(splits), 8, 8, 3), dtype=np.uint8)
+    ds = from_arrays(images, labels, splits=splits, modality="image")
+    return Context(ds, FitConfig(time_budget=budget), Budget(budget))
+
+
+def _inject(ctx: Context, backbone: str, informative: str | None, seed: int) -> None:
+    """Tap features per pooling: noise, except that ``informative`` carries the label."""
+    rng = np.random.default_rng(seed)
+    for pooling in POOLING_CHOICES:
+        per_split = {}
+        for split in SPLITS:
+            y = ctx.labels(split)
+            x = rng.normal(size=(len(y), 16))
+            if pooling == informative:
+                x[np.arange(len(y)), y] += 4.0
+            per_split[split] = {"tap0": x, "tap1": rng.normal(size=(len(y), 8))}
+        ctx._taps[(backbone, 32, None, pooling)] = per_split
+
+
+def test_every_setting_is_cross_validated_and_the_best_one_wins():
+    ctx = _context()
+    _inject(ctx, "a", None, seed=0)
+    _inject(ctx, "b", "grid4", seed=1)
+    result = screen(ctx, ["a", "b"], 32)
+    assert {(r["backbone"], r["pooling"]) for r in result.rows} == {(b, p) for b in "ab" for p in POOLING_CHOICES}
+    assert (result.backbone, result.pooling) == ("b", "grid4")
+    best = next(r for r in result.rows if (r["backbone"], r["pooling"]) == ("b", "grid4"))
+    assert best["cv_accuracy"] > 0.9 and all(r["cv_accuracy"] < 0.6 for r in result.rows if r is not best)
+    assert "cross-validation" in result.report()["how"]
+
+
+def test_a_backbone_the_user_named_first_stays_first():
+    ctx = _context()
+    _inject(ctx, "a", "grid2", seed=0)
+    _inject(ctx, "b", "grid4", seed=1)
+    result = screen(ctx, ["a", "b"], 32, movable=False)
+    assert {r["backbone"] for r in result.rows} == {"a"} and (result.backbone, result.pooling) == ("a", "grid2")
+
+
+def test_a_backbone_too_costly_to_screen_is_reported_not_screened(monkeypatch):
+    ctx = _context(budget=600)
+    _inject(ctx, "a", "mean", seed=0)
+    monkeypatch.setattr(ctx, "items_to_extract", lambda backbone, *a, **k: 0 if backbone == "a" else 10_000)
+    monkeypatch.setattr(ctx.budget, "seconds_per_item", lambda *a, **k: 1.0)
+    result = screen(ctx, ["a", "b"], 32)
+    assert result.backbone == "a" and result.skipped[0]["backbone"] == "b"
+    assert "of the time budget" in result.skipped[0]["why"]
+
+
+def test_fit_hands_the_screened_pooling_to_the_multilayer_arm_and_the_saved_model(colour_images):
+    config = FitConfig(backbones=["test_cnn"], image_sizes=[32], arms=["probe", "multilayer"], trials=1)
+    model, report = graft.fit(colour_images, config=config)
+    chosen = report["backbones"]["screen"]
+    assert {r["pooling"] for r in chosen["rows"]} == set(POOLING_CHOICES)
+    assert chosen["pooling"] == max(chosen["rows"], key=lambda r: (r["cv_accuracy"], -r["columns"]))["pooling"]
+    row = next(c for c in report["candidates"] if c["method"] == "multilayer")
+    assert row["params"]["pooling"] == chosen["pooling"]
+    if report["chosen"] == "multilayer":
+        assert model.config["head"]["pooling"] == chosen["pooling"]
