@@ -138,7 +138,7 @@ def test_bad_ratings_and_settings_are_refused(tmp_path, taste_tables):
 
 
 def test_a_collaborative_model_alone_has_no_cold_items_and_cannot_add_them(taste_tables):
-    model = fit(taste_tables["ratings"], None, None, config=RecommenderConfig(**FAST), **COLUMNS)
+    model = graft.fit_recommender(taste_tables["ratings"], None, None, config=graft.RecommenderConfig(**FAST), **COLUMNS)
     assert not model.catalogue.cold.any() and model.mapping is None
     with pytest.raises(UsageError, match="trained without item texts"):
         add_items(model, taste_tables["new"], item_text=TEXT)

@@ -29,7 +29,7 @@ class RecommenderConfig:
     seed: int = field(default=0, metadata={"help": "Seed of the split, the initialisation and the batch order."})
     features: str = field(default="text+genre", metadata={"help": "What the cold-item mapping reads: text+genre, "
                                                                    "text, genre, or none (the average item)."})
-    alphas: tuple[float, ...] = field(default=(1.0, 10.0, 100.0, 1000.0, 10000.0),
+    alphas: tuple[float, ...] = field(default=(1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0),
                                       metadata={"help": "Ridge strengths tried; the one with the lowest rating RMSE "
                                                         "on held-out warm items wins."})
     mapping_holdout: float = field(default=0.2, metadata={"help": "Share of warm items held out to choose the ridge strength."})
