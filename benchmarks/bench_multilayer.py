@@ -262,7 +262,8 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=100, help="images per class and split (vision tasks)")
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--views", action="store_true", help="(a): also a multi-layer probe with hflip views")
-    parser.add_argument("--pooling", choices=["mean", "grid2"], default="mean", help="(a): spatial pooling of image taps")
+    parser.add_argument("--pooling", choices=["mean", "grid2", "grid3", "grid4"], default="mean",
+                        help="(a): spatial pooling of image taps (gridN: the finest grid <= N within the width cap)")
     parser.add_argument("--audio-per-class", type=int, default=20, help="spoken digit clips per digit and split")
     parser.add_argument("--seconds", type=float, default=2.0, help="whisper window")
     parser.add_argument("--rss-images", type=int, default=60000, help="(b): Fashion-MNIST training images to extract")

@@ -78,3 +78,21 @@ def test_only_the_missing_pooling_is_computed(tmp_path):
     assert counter.calls == calls + 1  # grid2 was missing
     tap_features_by_pooling(items, bb, poolings=("mean", "grid2"), store=store)
     assert counter.calls == calls + 1  # everything cached now
+
+
+def test_a_grid4_multilayer_model_predicts_and_exports_as_it_was_fitted(tiny_images, tmp_path):
+    import json
+
+    import graft
+    from graft.heads.multilayer import MultiLayerConfig
+
+    config = MultiLayerConfig(pooling="grid4", max_tap_width=64, keep=1.0)
+    model = graft.probe(tiny_images, "test_cnn", config=config, out=tmp_path / "model")
+    head = json.loads((tmp_path / "model" / "config.json").read_text())["head"]
+    assert head["pooling"] == "grid4" and head["max_tap_width"] == 64
+    files = sorted((tiny_images / "test").rglob("*.png"))
+    loaded = graft.load(tmp_path / "model")
+    np.testing.assert_allclose(loaded.predict_proba(files), model.predict_proba(files), atol=1e-5)
+    # the exported graph pools each tap with the same grid fallback (parity is checked on export)
+    result = graft.export_model(tmp_path / "model", tmp_path / "onnx")
+    assert result["parity"]["max_abs_difference"] <= 1e-4
