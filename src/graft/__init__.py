@@ -43,6 +43,7 @@ _LAZY = {
     "TransferClassifier": "graft.heads.classifier:TransferClassifier",
     "TransferRegressor": "graft.heads.regressor:TransferRegressor",
     "RidgeConfig": "graft.heads.regression:RidgeConfig",
+    "MultiLayerRidgeConfig": "graft.heads.regression_multilayer:MultiLayerRidgeConfig",
     "SavedModel": "graft.models:SavedModel",
     "finetune": "graft.train.finetune:finetune",
     "finetune_multitask": "graft.train.multitask:finetune_multitask",
