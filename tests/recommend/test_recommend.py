@@ -147,3 +147,19 @@ def test_a_collaborative_model_alone_has_no_cold_items_and_cannot_add_them(taste
 def test_training_is_seeded(taste_tables):
     a, b = (fit(taste_tables["ratings"], None, None, config=RecommenderConfig(**FAST), **COLUMNS) for _ in range(2))
     np.testing.assert_array_equal(a.factors.item_factors, b.factors.item_factors)
+
+
+def test_rarely_rated_items_are_mapped_from_text_and_still_excluded_when_rated(taste_tables):
+    ratings = pd.read_csv(taste_tables["ratings"], dtype=str)
+    counts = ratings["movieId"].value_counts()
+    threshold = int(counts.median())
+    model = fit(ratings, pd.read_csv(taste_tables["items"], dtype=str), "test_text", item_text=TEXT, **COLUMNS,
+                config=RecommenderConfig(features="text", min_item_ratings=threshold, **FAST))
+    rare = set(counts[counts < threshold].index)
+    cold = set(np.array(model.catalogue.items)[model.catalogue.cold])
+    assert rare and rare <= cold and cold - rare == set(taste_tables["cold"])
+    user = ratings[ratings["movieId"].isin(rare)]["userId"].iloc[0]
+    rated_rare = set(ratings[(ratings["userId"] == user) & ratings["movieId"].isin(rare)]["movieId"])
+    assert not rated_rare & {r["item"] for r in model.recommend(user, n=len(model.catalogue.items))}
+    assert model.lineage["dataset"]["source"] == "<ratings DataFrame>"
+    assert model.lineage["dataset"]["license"] == "unknown (user data)"
