@@ -91,10 +91,12 @@ def one_repeat(xs, ys, xt, yt, methods: list[str], seed: int) -> dict[str, float
     n = min(len(ys), len(pool))
     src = stratified_take(ys, n, rng)
     lab = pool[stratified_take(yt[pool], n, rng)]
-    out = {"n_labels": float(n), "majority": float(np.bincount(yt[test]).max() / len(test))}
+    out: dict = {"n_labels": float(n), "majority": float(np.bincount(yt[test]).max() / len(test))}
 
     def score(method: str, X, y, unlabelled) -> float:
-        estimator, _ = fit_adapter(AdaptConfig(method=method, seed=seed), X, y, unlabelled)
+        estimator, info = fit_adapter(AdaptConfig(method=method, seed=seed), X, y, unlabelled)
+        if method == "auto":
+            out["auto_chose"] = info["chosen"]  # what the label-free selection picked
         return float(np.mean(estimator.predict(xt[test]) == yt[test]))
 
     out["source-only"] = score("source-only", xs[src], ys[src], xt[pool])
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> dict:
                    "n_target": len(yt), "n_labels": int(runs[0]["n_labels"]), "seconds": time.perf_counter() - start}
             for key in ["majority", "source-only", *methods, "oracle"]:
                 row[key] = interval([r[key] for r in runs])
+            if "auto" in methods:
+                row["auto_chose"] = [r["auto_chose"] for r in runs]
             results["rows"].append(row)
             print_row(row, methods)
     print_table(results["rows"], methods, args)
@@ -154,7 +158,7 @@ def fmt(pair: tuple[float, float]) -> str:
 def print_row(row: dict, methods: list[str]) -> None:
     cells = ", ".join(f"{k} {fmt(row[k])}" for k in ["source-only", *methods, "oracle"])
     print(f"  {row['task']} ({len(row['topics'])} topics, n={row['n_labels']} labels per side): {cells} "
-          f"[{row['seconds']:.0f} s]", flush=True)
+          f"[{row['seconds']:.0f} s]" + (f"; auto chose {row['auto_chose']}" if "auto_chose" in row else ""), flush=True)
 
 
 def print_table(rows: list[dict], methods: list[str], args: argparse.Namespace) -> None:
