@@ -187,6 +187,21 @@ def test_settings_and_model_list_are_checked(image_model, tmp_path):
         create_app([image_model, image_model], ServeSettings())
 
 
+def test_models_it_cannot_answer_for_are_refused_before_start_up(tmp_path):
+    from graft.serve import create_app
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    numbers = graft.from_arrays(x, x @ [1.0, -2.0, 0.5] + 0.1, target_type="regression", val_fraction=0.2)
+    graft.probe(numbers, "identity", out=tmp_path / "numbers")
+    with pytest.raises(UsageError, match="regression model; graft serve answers with class probabilities"):
+        create_app([tmp_path / "numbers"])
+    (tmp_path / "recommender").mkdir()
+    (tmp_path / "recommender" / "config.json").write_text('{"format": "graft-recommender"}')
+    with pytest.raises(UsageError, match="'graft-recommender' model"):
+        create_app([tmp_path / "recommender"])
+
+
 def test_onnx_backend_serves_an_exported_folder(image_model, tiny_images, tmp_path):
     pytest.importorskip("onnxruntime")
     from fastapi.testclient import TestClient

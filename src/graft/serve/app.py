@@ -111,6 +111,8 @@ def _served(models: Sequence[Any], names: Sequence[str] | None, settings: ServeS
     for m in models:
         if isinstance(m, (str, Path)) and not (Path(m) / "config.json").is_file():
             raise UsageError(f"{m} is not a graft model folder (no config.json)")
+        if isinstance(m, (str, Path)):
+            _check_servable(Path(m))
         if isinstance(m, (str, Path)) and settings.int8 and not _is_export(Path(m)):
             raise UsageError(f"{m}: --int8 runs exported folders; run `graft export {m} --quantize static|dynamic` first")
         if isinstance(m, (str, Path)) and settings.backend == "onnx" and not _is_export(Path(m)):
@@ -126,11 +128,28 @@ def _name_of(model: Any, index: int) -> str:
     return Path(path).name if path else f"model{index}"
 
 
-def _is_export(path: Path) -> bool:
+def _config_of(path: Path) -> dict[str, Any]:
     try:
-        return json.loads((path / "config.json").read_text(encoding="utf-8")).get("format") == "graft-onnx"
-    except (OSError, ValueError, AttributeError):
-        return False
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _is_export(path: Path) -> bool:
+    return _config_of(path).get("format") == "graft-onnx"
+
+
+def _check_servable(path: Path) -> None:
+    """Refuse, before start-up, the folders this server cannot answer for (it serves class probabilities)."""
+    config = _config_of(path)
+    kind = config.get("format")
+    if kind not in (None, "graft-onnx"):
+        raise UsageError(f"{path} is a {kind!r} model; graft serve answers for classifiers (saved or exported). "
+                         f"Use its own commands instead (`graft predict {path} ...` or the Python API)")
+    if config.get("task", "classification") != "classification":
+        raise UsageError(f"{path} is a {config['task']} model; graft serve answers with class probabilities only. "
+                         f"Predict numbers with `graft predict {path} DATA` or `graft.load(...).predict(...)`")
 
 
 async def _load_all(served: dict[str, Served], settings: ServeSettings, metrics: Metrics) -> None:
