@@ -68,5 +68,7 @@ def _licence_id(restricted: list[dict[str, Any]], licences: list[dict[str, Any]]
     for item in restricted:
         if item["restriction"] in ("non-commercial", "no-derivatives"):
             return "other"
-    ids = {str(item["license"]).split()[0].lower() for item in licences}
-    return ids.pop() if len(ids) == 1 and "unknown" not in ids else "other"
+    from graft.models.card import _licence_id as hub_id  # the Hugging Face licence ids graft knows
+
+    ids = {hub_id(str(item["license"])) for item in licences}
+    return ids.pop() if len(ids) == 1 else "other"
