@@ -140,7 +140,7 @@ def build(data: RatingsData, collab: Collaborative, text: np.ndarray | None, con
     catalogue = _catalogue(collab, items, all_items, len(cold_ids), vocabulary)
     index = catalogue.item_index
     seen = (collab.seen_users, np.array([index[it] for it in collab.seen_item_ids], np.int32))
-    settings = _model_config(data, config, backbone, collab)
+    settings = _model_config(data, config, backbone)
     lineage = _lineage(data, config, backbone, collab, mapping, len(cold_ids))
     return Recommender(settings, catalogue, factors, mapping, seen, lineage)
 
@@ -184,7 +184,7 @@ def _catalogue(collab: Collaborative, items: "pd.DataFrame | None", all_items: l
                      np.array([counts.get(it, 0) for it in all_items], np.int32), vocabulary)
 
 
-def _model_config(data: RatingsData, config: RecommenderConfig, backbone: str | None, collab: Collaborative) -> dict[str, Any]:
+def _model_config(data: RatingsData, config: RecommenderConfig, backbone: str | None) -> dict[str, Any]:
     from graft._config import to_dict
 
     r = data.ratings["rating"]
