@@ -26,7 +26,9 @@ def test_fit_reports_every_arm_writes_fit_json_and_saves_the_chosen_model(colour
         assert row["n_val"] > 0 and 0 <= row["val_accuracy"] <= 1 and row["val_se"] > 0
         assert row["n_test"] == 18 and "test_accuracy" in row and row["seconds"] >= 0
     assert (report["chosen"], report["reason"]) == choose(report["candidates"])
-    assert "one-standard-error" in report["rule"] and report["backbones"]["how"] == "given"
+    assert "one-standard-error" in report["rule"] and report["backbones"]["how"].startswith("given; the multi-layer")
+    # the screen's pooling is the one the multi-layer arm used
+    assert rows["multilayer"]["params"]["pooling"] == report["backbones"]["screen"]["pooling"]
     on_disk = json.loads((out / "fit.json").read_text())
     assert on_disk["chosen"] == report["chosen"] and on_disk["candidates"] == report["candidates"]
     saved = graft.load(out)
