@@ -234,8 +234,9 @@ def _load_int8(folder: Path) -> Any:
 
 
 def _load_source(path: Path) -> "SavedModel":
-    from graft.models.saved import SavedModel
+    from graft.models.saved import SavedModel, only_saved_models
 
+    only_saved_models(path, "graft export")
     model = SavedModel.load(path)
     if not isinstance(model, SavedModel):
         raise UsageError(f"{path} is already an export; export the saved model it came from")

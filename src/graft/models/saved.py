@@ -291,6 +291,28 @@ def _check_source(ref: BackboneRef, path: Path | None) -> None:
         check_unchanged(ref.name, ref.weights_sha256, path or "this model")
 
 
+def folder_format(path: str | Path) -> str | None:
+    """What kind of graft folder ``path`` is: ``None`` for a SavedModel, else config.json's ``"format"``
+    (``"graft-onnx"``, ``"graft-table"``, ``"graft-recommender"``, …). Unreadable folders give ``None``
+    and fail later, where loading says why."""
+    try:
+        raw = json.loads((Path(path) / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    kind = raw.get("format") if isinstance(raw, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def only_saved_models(path: str | Path, command: str) -> None:
+    """Refuse, naming the folder's kind, a folder that ``command`` cannot take (it takes SavedModels)."""
+    kind = folder_format(path)
+    if kind == "graft-onnx":
+        raise UsageError(f"{path} is an exported model: run {command} on the graft model it was exported from")
+    if kind is not None:
+        raise UsageError(f"{path} is a {kind!r} model: {command} takes the models that probe, finetune and fit "
+                         "save; use that kind's own commands (see `graft --help`)")
+
+
 def _read_config(path: Path) -> Any:
     try:
         return json.loads((path / CONFIG).read_text(encoding="utf-8"))

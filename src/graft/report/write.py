@@ -49,12 +49,13 @@ def report(model_dir: str | Path, out: str | Path | None = None, *, data: "str |
     """
     from graft._config import atomic_write_bytes
     from graft.api import as_dataset, load
-    from graft.models.saved import SavedModel
+    from graft.models.saved import SavedModel, only_saved_models
 
     model_dir = Path(model_dir)
+    only_saved_models(model_dir, "graft report")
     model = load(model_dir)
     if not isinstance(model, SavedModel):
-        raise UsageError(f"{model_dir} is an exported model; report on the graft model it was exported from")
+        raise UsageError(f"{model_dir} is not a graft model folder; report on the graft model it came from")
     target = Path(out) if out is not None else model_dir / REPORT
     own = _is_own_report(target, model_dir)
     check_report_target(target, model_dir, overwrite)
