@@ -168,7 +168,7 @@ def fashion_images(n: int) -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=16).reshape(count, 28, 28)[:n]
 
 
-def rss_child(mode: str, n: int, backbone: str, image_size: int, selection_rows: int) -> None:
+def rss_child(mode: str, n: int, backbone: str, image_size: int, selection_rows: int, pooling: str = "mean") -> None:
     """Runs in a fresh process: extract, then print peak RSS (MiB) as JSON."""
     from graft.features.extract import embed_items
     from graft.features.taps import extract_taps, available_taps, tap_features
@@ -180,8 +180,9 @@ def rss_child(mode: str, n: int, backbone: str, image_size: int, selection_rows:
         width = x.shape[1]
     else:
         taps = available_taps(backbone, image_size=image_size)
-        extract_taps(items, backbone, taps, image_size=image_size)
-        sample = tap_features(items[:selection_rows], backbone, image_size=image_size)  # the selection's input
+        extract_taps(items, backbone, taps, image_size=image_size, pooling=pooling)
+        # the selection's input
+        sample = tap_features(items[:selection_rows], backbone, image_size=image_size, pooling=pooling)
         width = sum(v.shape[1] for v in sample.values())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"mode": mode, "n": n, "peak_rss_mib": peak, "seconds": time.perf_counter() - start, "width": width}))
@@ -192,11 +193,13 @@ def run_rss(args: argparse.Namespace, root: Path) -> None:
     for mode in ("last", "all"):
         env = {**os.environ, "GRAFT_CACHE": str(root / f"rss-cache-{mode}")}
         cmd = [sys.executable, __file__, "--rss-child", mode, "--rss-images", str(args.rss_images),
-               "--image-size", str(args.image_size), "--rss-backbone", args.rss_backbone]
+               "--image-size", str(args.image_size), "--rss-backbone", args.rss_backbone,
+               "--rss-pooling", args.rss_pooling]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
         results[mode] = json.loads(out.strip().splitlines()[-1])
     last, multi = results["last"], results["all"]
-    print(f"\npeak RSS, {args.rss_backbone} at {args.image_size} px, {args.rss_images} Fashion-MNIST training images")
+    print(f"\npeak RSS, {args.rss_backbone} at {args.image_size} px, {args.rss_images} Fashion-MNIST training images, "
+          f"taps pooled by {args.rss_pooling}")
     print(f"{'extraction':34s} {'peak RSS MiB':>12s} {'wall s':>8s} {'width':>6s}")
     print(f"{'last layer (embed_items)':34s} {last['peak_rss_mib']:12.0f} {last['seconds']:8.0f} {last['width']:6d}")
     print(f"{'every tap (+ selection sample)':34s} {multi['peak_rss_mib']:12.0f} {multi['seconds']:8.0f} {multi['width']:6d}")
@@ -268,6 +271,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="whisper window")
     parser.add_argument("--rss-images", type=int, default=60000, help="(b): Fashion-MNIST training images to extract")
     parser.add_argument("--rss-backbone", default="mobilenet_v2", help="backbone of parts (b) and (c)")
+    parser.add_argument("--rss-pooling", choices=["mean", "grid2", "grid3", "grid4"], default="mean",
+                        help="(b): pooling of every tap (grid4 is what graft fit chose on Fashion-MNIST)")
     parser.add_argument("--selection-rows", type=int, default=10000, help="(b): rows whose every tap is read back")
     parser.add_argument("--latency-calls", type=int, default=15)
     parser.add_argument("--cache", type=Path, default=None, help="feature cache to reuse (default: an empty temp one)")
@@ -275,7 +280,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.rss_child:
-        rss_child(args.rss_child, args.rss_images, args.rss_backbone, args.image_size, args.selection_rows)
+        rss_child(args.rss_child, args.rss_images, args.rss_backbone, args.image_size, args.selection_rows,
+                  args.rss_pooling)
         return
     import torch
 

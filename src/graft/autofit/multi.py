@@ -68,7 +68,8 @@ class MultiLayerArm(Arm):
         fit_start = time.perf_counter()
 
         def fit(C: float, keep: float) -> Any:
-            return fit_multilayer(feats["train"], y_train, feats["val"], y_val, ctx.n_classes, self.config(ctx, C, keep),
+            return fit_multilayer(feats["train"], y_train, feats["val"], y_val, ctx.n_classes,
+                                  self.config(ctx, C, keep),
                                   train_views=views["train"] or None, val_views=views["val"] or None)
 
         def objective(trial: Any) -> float:

@@ -285,7 +285,8 @@ def _as_float16(values: np.ndarray) -> np.ndarray:
     return np.clip(values, -_FLOAT16_MAX, _FLOAT16_MAX).astype(np.float16)
 
 
-def _fill_taps(store: FeatureStore, keys: dict[Any, str], hashes: list[str], chunks: Iterator[dict[Any, np.ndarray]]) -> None:
+def _fill_taps(store: FeatureStore, keys: dict[Any, str], hashes: list[str],
+               chunks: Iterator[dict[Any, np.ndarray]]) -> None:
     """Write each tap's rows as shards as they arrive; at most one shard per tap waits in memory.
     ``keys`` and the chunks are keyed alike (by tap, or by (pooling, tap))."""
     pending: dict[str, list[np.ndarray]] = {t: [] for t in keys}
