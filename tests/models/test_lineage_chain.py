@@ -181,3 +181,16 @@ def test_every_dataset_of_a_hop_counts_each_task_and_the_adaptation_target():
     story = lineage_chain(adapted)
     assert {i["what"]: i["restriction"] for i in story["licences"][1:]} == {
         "training data /s": None, "adaptation target (unlabelled) data /t": "unknown"}
+
+
+def test_a_table_transfer_lists_its_source_table_and_a_regression_hop_its_scores():
+    features = {"kind": "features", "relation": "transfer"}
+    record = {"parent": features, "method": "pooled",
+              "dataset": {"source": "/t.csv", "fingerprint": "t", "rows": 100, "license": "MIT"},
+              "source_table": {"source": "/s.csv", "fingerprint": "s", "rows": 52330, "license": "CC-BY-NC-4.0"},
+              "metrics": {"test": {"r2": 0.92, "rmse": 410.0, "mae": 250.0, "n": 1510}}}
+    story = lineage_chain(record)
+    hop = story["hops"][0]
+    assert hop["datasets"]["source table"]["rows"] == 52330
+    assert hop["metrics"] == {"test": {"r2": 0.92, "rmse": 410.0, "mae": 250.0, "n": 1510}}
+    assert [i["restriction"] for i in story["restrictions"]] == ["non-commercial"]  # the source table's licence counts

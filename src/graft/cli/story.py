@@ -34,20 +34,26 @@ def _hop_lines(i: int, hop: dict[str, Any]) -> list[str]:
     lines = [f"hop {i}  {hop.get('model') or 'this model'}" + (f" ({hop['status']})" if hop.get("status") else ""),
              f"    method {hop.get('method')}; relation to its parent: {hop.get('relation') or '-'}"]
     for role, d in (hop.get("datasets") or {}).items():
+        size = d.get("splits") or (f"{d['rows']} rows" if d.get("rows") is not None else "size not recorded")
         lines.append(f"    data {'' if role == 'training' else '(' + role + ') '}{d.get('source')}, fingerprint {d.get('fingerprint')}, "
-                     f"{d.get('splits')}; licence: {d.get('license')}")
+                     f"{size}; licence: {d.get('license')}")
     if hop.get("settings"):
         lines.append("    settings " + ", ".join(f"{k}={v}" for k, v in hop["settings"].items()))
     scores = hop.get("metrics") or {}
     if scores:
-        lines.append("    metrics " + "; ".join(f"{s} accuracy {m['accuracy']:.4f}" + (f", macro-F1 {m['macro_f1']:.4f}"
-                                                  if "macro_f1" in m else "") for s, m in scores.items()))
+        lines.append("    metrics " + "; ".join(f"{s} " + ", ".join(f"{NAMES[k]} {m[k]:.4f}" for k in NAMES if k in m)
+                                                  for s, m in scores.items()))
     if hop.get("weights_license"):
         lines.append(f"    weights licence {hop['weights_license']}")
     return lines
 
 
+NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "r2": "R²", "rmse": "RMSE", "mae": "MAE"}
+
+
 def _root_line(root: dict[str, Any]) -> str:
+    if root.get("kind") == "features":
+        return "root   numeric features (no pretrained weights)"
     what = root.get("backbone") or root.get("hub_id") or root.get("weights_file") or "?"
     sha = str(root.get("weights_sha256") or "")
     return (f"root   {root.get('kind', '?')} {what}" + (f" (weights {sha[:16]})" if sha else "")

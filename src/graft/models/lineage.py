@@ -266,6 +266,8 @@ def _datasets(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out = {f"task {name}": _data_view(t["dataset"]) for name, t in tasks.items() if isinstance(t, dict) and t.get("dataset")}
     if not out and record.get("dataset"):
         out["training"] = _data_view(record["dataset"])
+    if isinstance(record.get("source_table"), dict):  # table-to-table transfer: the source rows it learnt from too
+        out["source table"] = _data_view(record["source_table"])
     adaptation = record.get("adaptation") if isinstance(record.get("adaptation"), dict) else {}
     if isinstance(adaptation.get("target"), dict) and adaptation["target"].get("source"):
         out["adaptation target (unlabelled)"] = _data_view(adaptation["target"])
@@ -273,7 +275,8 @@ def _datasets(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _data_view(data: dict[str, Any]) -> dict[str, Any]:
-    view = {k: data.get(k) for k in ("source", "fingerprint", "splits", "n_classes", "license", "license_from") if k in data}
+    view = {k: data.get(k) for k in ("source", "fingerprint", "splits", "rows", "n_classes", "license", "license_from")
+            if k in data}
     if "license" not in data:  # recorded by a graft that did not look for one: look now
         view |= dataset_licence(data.get("source", "<unknown>"))
         view["license_from"] = f"looked up now (not recorded): {view['license_from']}"
@@ -404,7 +407,10 @@ def _short(value: Any) -> bool:
     return isinstance(value, (int, float, str, bool)) or (isinstance(value, list) and len(value) < 50)
 
 
+SUMMARY_METRICS = ("accuracy", "macro_f1", "r2", "rmse", "mae", "n")
+
+
 def metrics_summary(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Accuracy, macro-F1 and n per split."""
-    return {split: {k: v[k] for k in ("accuracy", "macro_f1", "n") if k in v}
-            for split, v in metrics.items() if isinstance(v, dict) and "accuracy" in v}
+    """Per split: accuracy and macro-F1 (classification) or R², RMSE and MAE (regression), and n."""
+    return {split: {k: v[k] for k in SUMMARY_METRICS if k in v}
+            for split, v in metrics.items() if isinstance(v, dict) and ("accuracy" in v or "r2" in v)}
