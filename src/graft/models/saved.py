@@ -6,7 +6,6 @@ reader never sees a half-written model. Loading needs no pickle: JSON and safete
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -15,18 +14,19 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from graft._config import from_dict, to_dict, write_json
-from graft._files import OVERWRITE_HINT, clean_stale, foreign_files, make_temp_dir, remove, respect_umask, swap_dir
+from graft._files import respect_umask
 from graft.errors import GraftError, UsageError
 from graft.heads.linear import LinearHead
 from graft.models.card import render_card
 from graft.models.config import FORMAT_VERSION, BackboneRef, ModelConfig
+from graft.models.folder import CONFIG, checksums, read_verified, replaceable, write_folder
 
 if TYPE_CHECKING:
     from graft.backbones.base import Backbone
 
 log = logging.getLogger(__name__)
 
-CONFIG, WEIGHTS, CARD, LINEAGE = "config.json", "model.safetensors", "README.md", "lineage.json"
+WEIGHTS, CARD, LINEAGE = "model.safetensors", "README.md", "lineage.json"
 REFERENCE = "reference.safetensors"  # a sample of training embeddings + confidences, for drift checks
 TRAINING_ITEMS = "training_items.safetensors"  # 64-bit content hashes of the items training saw
 # what a model folder held before config.json listed its files: saving over one may replace these
@@ -108,15 +108,7 @@ class SavedModel:
         graft wrote there: the user's own files in it are kept. A folder of other files is never replaced.
         """
         target = Path(directory)
-        clean_stale(target)  # first: an interrupted save's swapped-out model is restored, then judged
-        owned = _check_replaceable(target, overwrite)
-        tmp = make_temp_dir(target)
-        try:
-            self._write(tmp)
-            swap_dir(tmp, target, foreign_files(target, owned) if owned is not None else ())
-        except BaseException:
-            remove(tmp)
-            raise
+        write_folder(target, self._write, replaceable(target, overwrite, _WRITTEN_BEFORE_CHECKSUMS))
         self.path = target
         return target
 
@@ -141,7 +133,7 @@ class SavedModel:
             (folder / name).write_bytes(data)
         for path in folder.glob("*.safetensors"):  # safetensors writes them 0600 whatever the umask
             respect_umask(path)
-        self.config.files = {p.name: _sha256(p.read_bytes()) for p in sorted(folder.iterdir())}
+        self.config.files = checksums(folder)
         write_json(folder / CONFIG, to_dict(self.config))
 
     @classmethod
@@ -329,35 +321,7 @@ def _other_loader(kind: Any, path: Path) -> Callable[[Path], Any]:
 
 def check_target(directory: str | Path, overwrite: bool) -> None:
     """Raise the UsageError that ``save(directory, overwrite)`` would raise, before any work is done."""
-    clean_stale(Path(directory))
-    _check_replaceable(Path(directory), overwrite)
-
-
-def _check_replaceable(target: Path, overwrite: bool) -> set[str] | None:
-    """The files of an earlier model at ``target`` that saving may replace (None: nothing there).
-
-    Never a folder of the user's own files (``--out .`` must not touch the working directory),
-    never an earlier model without ``overwrite``.
-    """
-    if target.is_file():
-        raise UsageError(f"{target} is a file; give a folder path for the model")
-    if not target.is_dir() or not any(target.iterdir()):
-        return None
-    if not (target / CONFIG).is_file():
-        raise UsageError(f"{target} exists and is not a graft model directory (no {CONFIG}); "
-                         "choose an empty or new folder for --out")
-    if not overwrite:
-        raise UsageError(f"{target} already holds a model; {OVERWRITE_HINT} (only the files graft wrote "
-                         "there are replaced)")
-    try:
-        recorded = set(json.loads((target / CONFIG).read_text(encoding="utf-8")).get("files") or {})
-    except (OSError, ValueError, AttributeError):
-        recorded = set()
-    return recorded | {CONFIG} | _WRITTEN_BEFORE_CHECKSUMS
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    replaceable(Path(directory), overwrite, _WRITTEN_BEFORE_CHECKSUMS)
 
 
 def _check_format(raw: Any, path: Path) -> None:
@@ -369,21 +333,9 @@ def _check_format(raw: Any, path: Path) -> None:
 
 
 def _read_verified(path: Path, name: str, config: ModelConfig) -> bytes:
-    """The bytes of a weights file, checked against the sha256 config.json recorded at save."""
-    try:
-        data = (path / name).read_bytes()
-    except OSError as exc:
-        raise GraftError(f"{path / name}: cannot read the model's weights ({exc.strerror or exc}); "
-                         "the folder is damaged or incomplete; save or train the model again") from exc
-    expected = config.files.get(name)
-    if expected is not None and _sha256(data) != expected:
-        raise GraftError(f"{path / name} is corrupted: its sha256 differs from the one {CONFIG} recorded when the "
-                         "model was saved, so its predictions cannot be trusted; restore the folder from a backup "
-                         "or train and save the model again")
-    if expected is None and config.files:
-        raise GraftError(f"{path / name} is not among the files {CONFIG} lists; the folder was changed after "
-                         "saving; restore it from a backup or save the model again")
-    return data
+    """The bytes of a file, checked against the sha256 config.json recorded at save (models saved
+    before graft recorded checksums list none, and load as they are)."""
+    return read_verified(path, name, config.files, strict=False)
 
 
 def _check_classes(config: ModelConfig, head: Any, tensors: dict[str, np.ndarray], path: Path, what: str = "") -> None:

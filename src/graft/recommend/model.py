@@ -6,7 +6,6 @@ other file, checked on load. Saving is atomic (a temp folder swapped into place,
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from graft.errors import GraftError, UsageError
+from graft.models.folder import CONFIG, checksums, read_config, read_verified, replaceable, write_folder
 from graft.recommend.mapping import Mapping
 from graft.recommend.mf import Factors
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "graft-recommender"
 FORMAT_VERSION = 1
-CONFIG, WEIGHTS, IDS, LINEAGE, CARD = "config.json", "model.safetensors", "ids.json", "lineage.json", "README.md"
+WEIGHTS, IDS, LINEAGE, CARD = "model.safetensors", "ids.json", "lineage.json", "README.md"
 NOT_A_CLASSIFIER = ("this folder holds a recommender, not a classifier: use model.recommend(user) / "
                     "model.predict(users, items), or `graft recommend top MODEL --user ID`")
 
@@ -191,20 +191,10 @@ class Recommender:
     # --- persistence -------------------------------------------------------------------------------
     def save(self, directory: str | Path, overwrite: bool = False) -> Path:
         """Write the model folder atomically; an earlier model there is replaced only with ``overwrite``."""
-        from graft._files import clean_stale, foreign_files, make_temp_dir, remove, swap_dir
-        from graft.models.saved import check_target
-
         target = Path(directory)
         same = self.path is not None and target.resolve() == Path(self.path).resolve()
-        check_target(target, overwrite or same)  # rewriting the folder it was loaded from needs no flag
-        clean_stale(target)
-        tmp = make_temp_dir(target)
-        try:
-            self._write(tmp)
-            swap_dir(tmp, target, foreign_files(target, _owned(target)) if target.is_dir() else ())
-        except BaseException:
-            remove(tmp)
-            raise
+        # rewriting the folder it was loaded from needs no flag
+        write_folder(target, self._write, replaceable(target, overwrite or same, {WEIGHTS, IDS, LINEAGE, CARD}))
         self.path = target
         return target
 
@@ -226,7 +216,7 @@ class Recommender:
         config = dict(self.config)
         config["mapping"] = ({"features": self.mapping.features, "alpha": self.mapping.alpha, "search": self.mapping.search}
                              if self.mapping else None)
-        config["files"] = {p.name: _sha256(p.read_bytes()) for p in sorted(folder.iterdir())}
+        config["files"] = checksums(folder)
         write_json(folder / CONFIG, config)
 
     def _tensors(self) -> dict[str, np.ndarray]:
@@ -243,13 +233,13 @@ class Recommender:
         from safetensors.numpy import load
 
         path = Path(directory)
-        config = _read_json(path, CONFIG)
+        config = read_config(path)
         if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
             raise GraftError(f"{path / CONFIG}: format {config.get('format')!r} version {config.get('format_version')!r} "
                              f"is not a {FORMAT} v{FORMAT_VERSION} folder this graft reads; upgrade graft or train again")
         try:
-            t = load(_verified(path, WEIGHTS, config))
-            ids = json.loads(_verified(path, IDS, config))
+            t = load(read_verified(path, WEIGHTS, config.get("files") or {}))
+            ids = json.loads(read_verified(path, IDS, config.get("files") or {}))
             factors = Factors(float(t["global_mean"][0]), t["user_factors"], t["user_bias"], t["item_factors"], t["item_bias"])
             catalogue = Catalogue(ids["users"], ids["items"], ids["titles"], ids["genres"], t["item_cold"].astype(bool),
                                   t["item_ratings"], ids.get("genre_vocabulary") or [])
@@ -262,38 +252,6 @@ class Recommender:
         _check_shapes(path, factors, catalogue)
         lineage = json.loads((path / LINEAGE).read_text(encoding="utf-8")) if (path / LINEAGE).is_file() else {}
         return cls(config, catalogue, factors, mapping, (t["seen_users"], t["seen_items"]), lineage, path)
-
-
-def _owned(target: Path) -> set[str]:
-    """The files an earlier save wrote at ``target`` (the user's own files there are kept)."""
-    try:
-        recorded = set(json.loads((target / CONFIG).read_text(encoding="utf-8")).get("files") or {})
-    except (OSError, ValueError, AttributeError):
-        recorded = set()
-    return recorded | {CONFIG, WEIGHTS, IDS, LINEAGE, CARD}
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _read_json(path: Path, name: str) -> dict[str, Any]:
-    try:
-        return json.loads((path / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise GraftError(f"{path / name}: cannot read it ({exc}); the folder is damaged") from exc
-
-
-def _verified(path: Path, name: str, config: dict[str, Any]) -> bytes:
-    try:
-        data = (path / name).read_bytes()
-    except OSError as exc:
-        raise GraftError(f"{path / name}: cannot read it ({exc.strerror or exc}); the folder is incomplete; "
-                         "train and save the recommender again") from exc
-    if (config.get("files") or {}).get(name) != _sha256(data):
-        raise GraftError(f"{path / name} differs from the file {CONFIG} recorded at save (sha256): it was changed "
-                         "or corrupted, so its scores cannot be trusted; restore it or train again")
-    return data
 
 
 def _check_shapes(path: Path, f: Factors, c: Catalogue) -> None:

@@ -8,7 +8,6 @@ and ``graft predict DIR table.csv`` open these folders.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,15 +15,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from graft._config import write_json
-from graft._files import OVERWRITE_HINT, clean_stale, foreign_files, make_temp_dir, remove, swap_dir
 from graft.errors import GraftError, UsageError
+from graft.models.folder import CONFIG, checksums, read_config, read_verified, replaceable, write_folder
 from graft.tabular.encode import TableEncoder
 from graft.tabular.ensemble import Ensemble
 from graft.tabular.learners import SUFFIX, learner_from_bytes
 
 FORMAT = "graft-table"
 FORMAT_VERSION = 1
-CONFIG, ENCODER, CARD, LINEAGE = "config.json", "encoder.json", "README.md", "lineage.json"
+ENCODER, CARD, LINEAGE = "encoder.json", "README.md", "lineage.json"
 
 
 class _Ref:
@@ -170,15 +169,7 @@ class TableModel:
         """Write the folder atomically (temp folder, then rename); an earlier model there is replaced
         only with ``overwrite`` (and the user's own files in it are kept)."""
         target = Path(directory)
-        clean_stale(target)
-        owned = check_target(target, overwrite)
-        tmp = make_temp_dir(target)
-        try:
-            self._write(tmp)
-            swap_dir(tmp, target, foreign_files(target, owned) if owned is not None else ())
-        except BaseException:
-            remove(tmp)
-            raise
+        write_folder(target, self._write, replaceable(target, overwrite))
         self.path = target
         return target
 
@@ -194,14 +185,14 @@ class TableModel:
         write_json(folder / LINEAGE, self.lineage)
         (folder / CARD).write_text(render_table_card(self.config, self.lineage), encoding="utf-8")
         self.config["ensemble"] = self.ensemble.describe() | {"files": names}
-        self.config["files"] = {p.name: _sha256(p.read_bytes()) for p in sorted(folder.iterdir())}
+        self.config["files"] = checksums(folder)
         write_json(folder / CONFIG, dict(self.config))
 
     @classmethod
     def load(cls, directory: str | Path) -> "TableModel":
         """Open a saved folder (JSON + LightGBM text / safetensors; every file's sha256 checked)."""
         path = Path(directory)
-        info = _read_json(path / CONFIG)
+        info = read_config(path)
         if info.get("format") != FORMAT:
             raise UsageError(f"{path} is not a graft table model (config.json format {info.get('format')!r})")
         version = info.get("format_version")
@@ -209,14 +200,14 @@ class TableModel:
             raise GraftError(f"{path / CONFIG}: format_version {version!r} is not one this graft reads (1..{FORMAT_VERSION}); "
                              "upgrade graft (pip install -U graft)")
         files = info.get("files") or {}
-        encoder = TableEncoder.from_dict(json.loads(_verified(path, ENCODER, files)))
+        encoder = TableEncoder.from_dict(json.loads(read_verified(path, ENCODER, files)))
         spec = info["ensemble"]
-        learners = [learner_from_bytes(meta["kind"], _verified(path, name, files), info["task"],
+        learners = [learner_from_bytes(meta["kind"], read_verified(path, name, files), info["task"],
                                        len(info.get("classes") or []), meta)
                     for name, meta in zip(spec["files"], spec["learners"])]
         ensemble = Ensemble(learners, info["task"], len(info.get("classes") or []), weights=list(spec["weights"]),
                             combine=spec["combine"], augment=bool(spec["augment"]))
-        lineage = json.loads(_verified(path, LINEAGE, files)) if (path / LINEAGE).is_file() else {}
+        lineage = json.loads(read_verified(path, LINEAGE, files)) if (path / LINEAGE).is_file() else {}
         return cls(info, encoder, ensemble, lineage, path)
 
 
@@ -225,50 +216,6 @@ def load_table_model(path: str | Path) -> TableModel:
     return TableModel.load(path)
 
 
-def check_target(target: Path, overwrite: bool) -> set[str] | None:
-    """The files of an earlier model at ``target`` that saving may replace (None: nothing there);
-    a folder of other files, or an earlier model without ``overwrite``, is refused before any work."""
-    if target.is_file():
-        raise UsageError(f"{target} is a file; give a folder path for the model (--out)")
-    if not target.is_dir() or not any(target.iterdir()):
-        return None
-    if not (target / CONFIG).is_file():
-        raise UsageError(f"{target} exists and is not a graft model directory (no {CONFIG}); choose an empty or new "
-                         "folder for --out")
-    if not overwrite:
-        raise UsageError(f"{target} already holds a model; {OVERWRITE_HINT}")
-    try:
-        recorded = set(json.loads((target / CONFIG).read_text(encoding="utf-8")).get("files") or {})
-    except (OSError, ValueError, AttributeError):
-        recorded = set()
-    return recorded | {CONFIG}
-
-
-def _read_json(file: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"{file.parent} is not a graft model directory (no readable {file.name})") from exc
-    except ValueError as exc:
-        raise GraftError(f"{file} is not valid JSON ({exc}); the folder is damaged") from exc
-    if not isinstance(data, dict):
-        raise GraftError(f"{file} does not hold a JSON object; the folder is damaged")
-    return data
-
-
-def _verified(path: Path, name: str, files: dict[str, str]) -> bytes:
-    try:
-        data = (path / name).read_bytes()
-    except OSError as exc:
-        raise GraftError(f"{path / name}: cannot read it ({exc.strerror or exc}); the model folder is incomplete; "
-                         "train and save the model again") from exc
-    expected = files.get(name)
-    if expected is None or _sha256(data) != expected:
-        raise GraftError(f"{path / name} does not match the sha256 {CONFIG} recorded when the model was saved "
-                         "(changed or corrupted), so its predictions cannot be trusted; restore the folder or train "
-                         "the model again")
-    return data
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def check_target(target: Path, overwrite: bool) -> None:
+    """Refuse, before any work, a folder of other files or an earlier model without ``overwrite``."""
+    replaceable(target, overwrite)
