@@ -291,7 +291,7 @@ def _portable(command: Any) -> str | None:
 def _one_hop(model: "SavedModel") -> dict[str, Any]:
     record, ref = model.lineage, model.config.backbone
     parent = record.get("parent") if isinstance(record.get("parent"), dict) else {}
-    metrics = {k: v for k, v in (record.get("metrics") or {}).items() if isinstance(v, dict) and "accuracy" in v}
+    metrics = {k: v for k, v in (record.get("metrics") or {}).items() if isinstance(v, dict) and ("accuracy" in v or "r2" in v)}
     hop = {"model": str(model.path) if model.path else None, "method": record.get("method"), "relation": "finetune",
            "data": record.get("dataset"), "metrics": metrics, "settings": {}, "weights_license": ref.license,
            "created": record.get("created")}

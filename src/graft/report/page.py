@@ -41,6 +41,22 @@ def pct(value: Any) -> str:
     return f"{value * 100:.1f}%" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
 
 
+def r2_text(value: Any) -> str:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return f"{value:.3f}" if ok else "—"
+
+
+def qty(value: Any, signed: bool = False) -> str:
+    """A number in the target's units: 4 significant digits, no exponent for everyday sizes."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return "—"
+    size = abs(value)
+    if size and (size >= 1e9 or size < 1e-4):
+        return f"{value:{'+' if signed else ''}.3e}"
+    digits = max(0, 3 - math.floor(math.log10(size))) if size else 0
+    return f"{value:{'+' if signed else ''},.{digits}f}"
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], classes: Sequence[str] = (), narrow: bool = False) -> Raw:
     """A table whose cells are escaped (unless ``Raw``); ``narrow``: as wide as its content."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
@@ -96,10 +112,11 @@ def header(info: dict[str, Any]) -> Raw:
              ("drift", info["drift"] or "not checked", "graft drift")]
     tone = {"positive transfer": "good", "negative transfer": "bad", "inconclusive": "warn",
             "none": "good", "mild": "warn", "strong": "bad"}
+    cards = info.get("cards") or [(*c, tone.get(c[1], "")) for c in cards]  # a regression model brings its own
     html_cards = "".join(
-        f'<div class="card {tone.get(value, "")}"><div class="label">{esc(label)}</div>'
+        f'<div class="card {shade}"><div class="label">{esc(label)}</div>'
         f'<div class="value">{esc(value)}</div><div class="sub">{esc(sub)}</div></div>'
-        for label, value, sub in cards)
+        for label, value, sub, shade in cards)
     meta = " · ".join(esc(x) for x in (info["method"], f"backbone {info['backbone']}",
                                        f"created {info['created'] or '?'}", f"graft {info['graft'] or '?'}"))
     return Raw(f'<header><div class="kicker">graft model report</div><h1>{esc(info["name"])}</h1>'
@@ -107,7 +124,8 @@ def header(info: dict[str, Any]) -> Raw:
                f'<div class="cards">{html_cards}</div></header>')
 
 
-def data_section(d: dict[str, Any], tasks: list[list[Any]] = ()) -> Raw:
+def data_section(d: dict[str, Any], tasks: list[list[Any]] = (), instead_of_classes: str | None = None) -> Raw:
+    """``instead_of_classes``: markup shown where the counts per class go (a regression model's target)."""
     parts = []
     if tasks:  # a multi-task model: one head per task on a shared backbone
         parts.append(Raw("<h3>Tasks</h3>"))
@@ -118,7 +136,9 @@ def data_section(d: dict[str, Any], tasks: list[list[Any]] = ()) -> Raw:
     splits = d["splits"] or {}
     parts.append(table(["split", "items"], [[s, n] for s, n in splits.items()] + [["total", sum(splits.values())]],
                        narrow=True))
-    if d["per_class"]:
+    if instead_of_classes is not None:
+        parts.append(instead_of_classes)
+    elif d["per_class"]:
         counts = d["per_class"]
         names = [s for s in ("train", "val", "test") if any(s in c for c in counts.values())]
         parts.append(figure(plots.class_counts(counts)))
@@ -306,8 +326,7 @@ def chain_section(view: dict[str, Any]) -> Raw:
 def _hop_html(i: int, hop: dict[str, Any]) -> str:
     who = "this model" if i == 0 else f"ancestor {i}"
     data = hop.get("data") or {}
-    scores = "; ".join(f"{k}: acc {pct(v.get('accuracy'))}, F1 {pct(v.get('macro_f1'))}"
-                       for k, v in (hop.get("metrics") or {}).items() if isinstance(v, dict))
+    scores = "; ".join(_hop_scores(k, v) for k, v in (hop.get("metrics") or {}).items() if isinstance(v, dict))
     settings = ", ".join(f"{k}={num(v, 3)}" for k, v in (hop.get("settings") or {}).items())
     status = hop.get("status")
     where = f'{esc(hop.get("model") or "")}' + (f' <span class="muted">({esc(status)})</span>' if status else "")
@@ -320,6 +339,12 @@ def _hop_html(i: int, hop: dict[str, Any]) -> str:
             + (f'<div class="muted">{esc(settings)}</div>' if settings else "")
             + f'<div class="muted">weights licence {esc(hop.get("weights_license") or "unknown")} · '
               f'created {esc(hop.get("created") or "?")}</div></li>')
+
+
+def _hop_scores(split: str, m: dict[str, Any]) -> str:
+    if "r2" in m and "accuracy" not in m:  # a regression hop
+        return f"{split}: R² {r2_text(m['r2'])}, RMSE {qty(m.get('rmse'))}, MAE {qty(m.get('mae'))}"
+    return f"{split}: acc {pct(m.get('accuracy'))}, F1 {pct(m.get('macro_f1'))}"
 
 
 def reproduce_section(steps: list[dict[str, Any]]) -> Raw:
@@ -342,8 +367,10 @@ SECTIONS: list[tuple[str, str]] = [("data", "Data"), ("rank", "Ranking"), ("fit"
                                    ("drift", "Drift"), ("lineage", "Lineage"), ("reproduce", "Reproduce")]
 
 
-def document(title: str, body: Sequence[str], present: Callable[[str], bool]) -> str:
-    nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in SECTIONS if present(a))
+def document(title: str, body: Sequence[str], present: Callable[[str], bool], nav_labels: dict[str, str] | None = None) -> str:
+    """``nav_labels``: section anchor → its link's text where it differs from ``SECTIONS``'s."""
+    labels = nav_labels or {}
+    nav = "".join(f'<a href="#{a}">{esc(labels.get(a, t))}</a>' for a, t in SECTIONS if present(a))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -216,16 +216,20 @@ def per_class_f1(per_class: dict[str, dict[str, float]], salt: str = "f1") -> st
 
 @styled
 def intervals(arms: list[tuple[str, dict[str, float]]], gains: list[tuple[str, dict[str, float]]], metric: str,
-              confidence: float, salt: str = "verify") -> str:
-    """Left: each arm's mean test score with its interval. Right: the differences, with zero marked."""
+              confidence: float, salt: str = "verify", percent: bool = True) -> str:
+    """Left: each arm's mean test score with its interval. Right: the differences, with zero marked.
+
+    ``percent``: scores are shares (accuracy), drawn in %; otherwise as they are (R²).
+    """
     fig = _figure(7.6, 0.9 + 0.45 * max(len(arms), len(gains), 2))
     left, right = fig.subplots(1, 2)
-    _interval_rows(left, arms, [MUTED, BLUE, GREEN], scale=100)
-    left.set_title(f"Test {metric} (%), {confidence:.0%} interval", loc="left")
+    scale = 100 if percent else 1
+    _interval_rows(left, arms, [MUTED, BLUE, GREEN], scale=scale)
+    left.set_title(f"Test {metric}{' (%)' if percent else ''}, {confidence:.0%} interval", loc="left")
     colours = [GREEN if g["low"] > 0 else RED if g["high"] < 0 else AMBER for _, g in gains]
-    _interval_rows(right, gains, colours, scale=100)
+    _interval_rows(right, gains, colours, scale=scale)
     right.axvline(0, color=INK, lw=1)
-    right.set_title("Differences (points)", loc="left")
+    right.set_title(f"Differences ({'points' if percent else metric})", loc="left")
     return to_svg(fig, salt)
 
 
@@ -252,4 +256,53 @@ def class_shift(shifts: list[dict[str, Any]], salt: str = "drift") -> str:
     ax.set_title("Share of predictions", loc="right", color=MUTED, fontweight="normal")
     ax.grid(axis="y", visible=False)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2, fontsize=8)
+    return to_svg(fig, salt)
+
+
+MAX_POINTS = 2000  # points a scatter draws (each is an SVG element); a larger sample is thinned, evenly
+
+
+@styled
+def predicted_vs_true(true: np.ndarray, predicted: np.ndarray, target: str, salt: str = "scatter") -> str:
+    """A regression model's predictions against the truth, one dot per item, the identity line
+    dashed: dots above it are over-estimates, below it under-estimates."""
+    true, predicted = np.asarray(true, dtype=float), np.asarray(predicted, dtype=float)
+    shown = thin(len(true))
+    fig = _figure(4.6, 4.3)
+    ax = fig.add_subplot()
+    ax.scatter(true[shown], predicted[shown], s=9, color=BLUE, alpha=0.45 if len(shown) > 200 else 0.8, linewidths=0)
+    both = np.concatenate([true, predicted])
+    low, high = float(both.min()), float(both.max())
+    pad = 0.03 * (high - low or 1.0)
+    ax.plot([low - pad, high + pad], [low - pad, high + pad], color=INK, ls="--", lw=1, label="predicted = true")
+    ax.set_xlim(low - pad, high + pad)
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"true {_short(target)}")
+    ax.set_ylabel(f"predicted {_short(target)}")
+    ax.set_title("Predicted vs true", loc="left")
+    ax.legend(loc="upper left", fontsize=8)
+    return to_svg(fig, salt)
+
+
+def thin(n: int, limit: int = MAX_POINTS) -> np.ndarray:
+    """Indices of at most ``limit`` of ``n`` items, evenly spaced (the same page for the same data)."""
+    return np.arange(n) if n <= limit else np.unique(np.linspace(0, n - 1, limit).round().astype(int))
+
+
+@styled
+def residual_histogram(residuals: np.ndarray, salt: str = "residuals") -> str:
+    """Residuals (true − predicted): their spread, skew and the tails; zero and the median marked."""
+    residuals = np.asarray(residuals, dtype=float)
+    fig = _figure(4.6, 4.3)
+    ax = fig.add_subplot()
+    bins = min(40, max(5, int(np.ceil(np.sqrt(len(residuals))))))
+    ax.hist(residuals, bins=bins, color=AMBER, edgecolor="white", linewidth=0.5)
+    ax.axvline(0, color=INK, lw=1, label="0")
+    ax.axvline(float(np.median(residuals)), color=BLUE, ls="--", lw=1.2, label="median")
+    ax.set_xlabel("residual (true − predicted)")
+    ax.set_ylabel("items")
+    ax.set_title("Residuals", loc="left")
+    ax.grid(axis="x", visible=False)
+    ax.legend(fontsize=8)
     return to_svg(fig, salt)

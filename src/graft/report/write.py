@@ -38,9 +38,11 @@ def report(model_dir: str | Path, out: str | Path | None = None, *, data: "str |
     Args:
         model_dir: a saved graft model folder.
         out: where to write it; default ``model_dir/report.html`` (then listed among the model's files).
-        data: the dataset to draw the confusion matrix and class counts from (its test split). By
-            default, the model's recorded training data when that folder still holds the same data
-            (same fingerprint); without either, the report says what is missing.
+        data: the dataset to draw the confusion matrix and class counts from (its test split); for a
+            regression model, the predicted-vs-true scatter and the residuals (a table's label column
+            defaults to the one named after the target). By default, the model's recorded training
+            data when that folder (or file) still holds the same data (same fingerprint); without
+            either, the report says what is missing.
         overwrite: replace an existing file at ``out`` (not needed for the model's own, unchanged report).
 
     Example:
@@ -59,6 +61,10 @@ def report(model_dir: str | Path, out: str | Path | None = None, *, data: "str |
     target = Path(out) if out is not None else model_dir / REPORT
     own = _is_own_report(target, model_dir)
     check_report_target(target, model_dir, overwrite)
+    if getattr(model, "is_regression", False):  # a table's label is read as the model's numeric target
+        from graft.report.regression import read_options as regression_options
+
+        read_options = regression_options(model, read_options)
     ds = as_dataset(data, **read_options) if data is not None else _recorded_data(model)
     page = render(model, ds)
     atomic_write_bytes(target, page.encode("utf-8"))
@@ -82,6 +88,8 @@ def render(model: "SavedModel", data: "Dataset | None" = None, name: str | None 
     info = F.overview(model)
     if name:  # a model about to be saved: where it is going
         info["name"], info["path"] = Path(name).name, name
+    if getattr(model, "is_regression", False):
+        return _render_regression(model, data, info)
     adaptation = F.adaptation(model)
     held_out = not isinstance(eval_data, str)
     evaluation = _evaluation(model, data if not held_out else eval_data, held_out)  # type: ignore[arg-type]
@@ -92,6 +100,26 @@ def render(model: "SavedModel", data: "Dataset | None" = None, name: str | None 
             P.adaptation_section(adaptation), P.drift_section(F.drift(model), F.has_reference(model)),
             P.chain_section(F.chain_view(model)), P.reproduce_section(F.reproduce(model))]
     return P.document(f"{info['name']} · graft report", body, lambda a: a != "adaptation" or adaptation is not None)
+
+
+def _render_regression(model: "SavedModel", data: "Dataset | None", info: dict[str, Any]) -> str:
+    """The page of a regression model: the classifier's sections where they apply, the target,
+    R² / RMSE / MAE, predictions vs truth and the residuals where classes and accuracy would be."""
+    from graft.report import facts as F
+    from graft.report import page as P
+    from graft.report import regression as R
+
+    info = R.overview(model, info)
+    d = R.data_facts(model, data)
+    evaluation = _evaluation(model, data, False, R.evaluation)
+    rank = F.rank_facts(model)
+    body = [P.header(info), P.data_section(d, instead_of_classes=R.target_block(d["target"], R.target_name(model), d["notes"])),
+            P.rank_section(rank) if rank else R.rank_section(info["modality"]), R.fit_section(R.fit_facts(model)),
+            P.training_section(F.history(model), model.lineage.get("settings") or {}),
+            R.evaluation_section(evaluation, R.target_name(model)), R.verify_section(F.verdict(model)),
+            R.drift_section(F.drift(model)),
+            P.chain_section(F.chain_view(model)), P.reproduce_section(F.reproduce(model))]
+    return P.document(f"{info['name']} · graft report", body, lambda a: a != "adaptation", R.NAV)
 
 
 def attach(model: "SavedModel", data: "Dataset | None", out: str | Path, eval_data: "Dataset | None | str" = "data") -> None:
@@ -153,15 +181,19 @@ def _list_in_config(model_dir: Path, data: bytes) -> None:
 
 
 def _recorded_data(model: "SavedModel") -> "Dataset | None":
+    if getattr(model, "is_regression", False):
+        from graft.report.regression import recorded_data as recorded_regression
+
+        return recorded_regression(model)
     from graft.report.facts import recorded_data
 
     return recorded_data(model)
 
 
-def _evaluation(model: "SavedModel", data: "Dataset | None", held_out: bool) -> dict[str, Any]:
+def _evaluation(model: "SavedModel", data: "Dataset | None", held_out: bool, how: Any = None) -> dict[str, Any]:
     from graft.report.facts import evaluation
 
     try:
-        return evaluation(model, data, held_out)
+        return (how or evaluation)(model, data, held_out)
     except GraftError as exc:  # data of another modality, no class in common, ...: said in the page
         return {"missing": f"could not evaluate on {getattr(data, 'source', 'the data')}: {exc}"}
