@@ -154,3 +154,21 @@ def test_the_regression_report_renders_in_a_browser_without_errors(probed, tmp_p
     assert dom["sections"] == ["data", "rank", "fit", "training", "evaluation", "verify", "drift", "lineage", "reproduce"]
     assert dom["plots"] == 2 and dom["width"] > 250  # side by side, each wide enough to read
     assert "Predictions and residuals" in dom["text"] and "Largest residuals" in dom["text"]
+
+
+def test_a_model_from_arrays_about_to_be_saved_draws_on_the_data_it_is_given():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(160, 4))
+    y = X @ np.array([2.0, -1.0, 0.5, 0.0]) + rng.normal(0, 0.3, 160)
+    ds = graft.from_arrays(X, y, splits=["test" if i % 4 == 0 else "train" for i in range(160)], val_fraction=0.2,
+                           target_type="regression")
+    model = graft.probe(ds, "identity")  # not saved: as fit / verify render it before saving
+    page = render(model, ds, name="models/arrays")
+    expected = graft.evaluate(model, ds)
+    assert _card(page, "R²") == f"{model.lineage['metrics']['test']['r2']:.3f}"
+    assert f"{expected['n']} items, R² {expected['r2']:.3f}" in _section(page, "evaluation")
+    assert _section(page, "evaluation").count("<svg") == 2 and "<h1>arrays</h1>" in page
+    # the arrays are not on disk: the saved model's report has the recorded scores and says how to get the plots
+    assert "--data FILE" in _section(render(model), "evaluation")
