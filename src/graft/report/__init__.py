@@ -3,7 +3,8 @@
 The data (classes, counts, skipped files), backbone ranking, fit's arms and why one won, learning
 curves, confusion matrix and per-class F1, verify's intervals and verdict, drift checks, the lineage
 chain with licences, and the commands that reproduce the model; plots inline as SVG, no script,
-nothing fetched from elsewhere.
+nothing fetched from elsewhere. A regression model's page has R² / RMSE / MAE, the target per
+split, predictions against the truth and its residuals instead (``graft.report.regression``).
 
 Example:
     >>> import graft

@@ -278,7 +278,8 @@ def verify_section(v: dict[str, Any] | None) -> Raw:
             "Not verified: `graft verify DATA --out DIR` compares this ridge probe with the same probe on randomly "
             "initialised features and with the training mean, over seeds, and records the intervals here.", "muted")])
     tone = {"positive transfer": "good", "negative transfer": "bad"}.get(v["verdict"], "warn")
-    arms = [(f"{name} ({a['method']})", a["test"]) for name, a in v["arms"].items()]
+    order = list(v["arms"].items())[::-1]  # baselines first, the probe last (as scratch ... fine-tune)
+    arms = [(f"{name} ({a['method']})", a["test"]) for name, a in order]
     gains = [(f"probe − {v['baseline']}", v["gain_over_baseline"])]
     parts = [Raw(f'<p class="callout {tone}"><b>{esc(v["verdict"])}</b>. {esc(v["summary"])}</p>'),
              figure(plots.intervals(arms, gains, "R²", v["confidence"], percent=False))]
@@ -286,7 +287,7 @@ def verify_section(v: dict[str, Any] | None) -> Raw:
     parts.append(table(["arm", "mean R²", "interval", "runs (seed: test R²)"],
                        [[label, r2_text(i["mean"]), f"{r2_text(i['low'])} – {r2_text(i['high'])}",
                          ", ".join(f"{s}: {r2_text(x)}" for s, x in zip(seeds, a.get("test_r2") or []))]
-                        for (label, i), a in zip(arms, v["arms"].values())]))
+                        for (label, i), (_, a) in zip(arms, order)]))
     not_run = "; ".join(f"{k} ({why})" for k, why in (v.get("not_run") or {}).items())
     parts.append(para(f"Seeds {seeds}: each scores every arm on its own bootstrap resample of the {v.get('n_test')} "
                       f"test items; {v['confidence']:.0%} intervals." + (f" Not run: {not_run}." if not_run else ""),
