@@ -93,6 +93,8 @@ def test_fit_runs_the_ridge_arm_and_saves_the_report(housing_csv, tmp_path):
     report = json.loads((tmp_path / "fit" / "fit.json").read_text())
     assert report["task"] == "regression" and report["chosen"] == "ridge:identity"
     assert set(report["not_run"]) == {"multilayer", "finetune"}
+    page = (tmp_path / "fit" / "report.html").read_text()  # saved with the model, as a classifier's fit is
+    assert "R²" in page and "confusion" not in page.lower()
 
 
 def test_verify_scores_by_r2_over_seeds(housing_csv):
