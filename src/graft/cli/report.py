@@ -17,14 +17,15 @@ def report(
     out_file: Optional[Path] = typer.Option(None, "--out", help="HTML file to write (default: MODEL/report.html, "
                                                                 "listed among the model's files)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset whose test split gives the confusion matrix and "
-                                                             "class counts (default: the model's recorded data, if unchanged)."),
+                                                             "class counts, or a regression model's residual plots "
+                                                             "(default: the model's recorded data, if unchanged)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file at --out. Not needed to rewrite "
                                                               "the model's own report.html while it is as graft wrote it."),
     label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
     json_: bool = JSON,
 ) -> None:
-    """Write MODEL's report: data, ranking, fit arms, learning curves, confusion matrix and per-class F1,
-    verify intervals, drift checks, lineage with licences and the commands that reproduce it. One HTML
+    """Write MODEL's report: data, ranking, fit arms, learning curves, confusion matrix and per-class F1
+    (for a regression model: R² / RMSE / MAE, predicted vs true and the residuals), verify intervals, drift checks, lineage with licences and the commands that reproduce it. One HTML
     file with inline plots: it opens offline and loads nothing from elsewhere."""
     from graft.report import report as write_report
 
