@@ -198,3 +198,15 @@ def test_an_engine_on_images_says_no_baseline_is_available(tiny_images):
     assert v.verdict == "no baseline" and v.gain is None and v.baseline is None
     assert set(v.arms) == {"probe"} and v.arms["probe"].interval.mean == 1.0  # colours: the probe is right
     assert "No baseline is available for image data" in v.summary and set(v.not_run) == {"scratch", "finetune"}
+
+
+def test_a_trainable_text_backbone_gets_tfidf_as_a_reference_arm(seen_words):
+    from graft.train.config import TrainConfig
+
+    v = verify(seen_words, "test_text", seeds=2, budget=None, schedule="lp-ft",
+               config=TrainConfig(epochs=1, batch_size=8, early_stopping=0))
+    assert set(v.arms) == {"scratch", "probe", "finetune", "tfidf"}
+    tfidf = v.arms["tfidf"]
+    assert len(tfidf.runs) == 1 and tfidf.runs[0].seed is None and tfidf.interval.mean >= 0.95
+    assert "For reference, TF-IDF + logistic regression with no pretraining" in v.summary
+    assert v.to_dict()["arms"]["tfidf"]["runs"][0]["test"] == tfidf.interval.mean

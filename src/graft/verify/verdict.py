@@ -50,7 +50,7 @@ class Verdict:
     Attributes:
         verdict: "positive transfer", "negative transfer" or "inconclusive", from ``gain``.
         summary: the numbers in one paragraph (it also goes into the model card).
-        arms: "scratch", "probe", "finetune".
+        arms: "scratch", "probe", "finetune", and for text "tfidf" (a no-pretraining reference, not judged).
         gain: fine-tuning minus scratch on the test metric (Welch interval).
         probe_gain: probe minus scratch.
         finetune_vs_probe: fine-tuning minus probe.
@@ -181,7 +181,8 @@ def verify(
     scratch_runs = [run_schedule(setup, "scratch", s) for s in seed_list]
     arms = {"scratch": _arm("scratch", "scratch", scratch_runs, confidence),
             "probe": probe_arm,
-            "finetune": _arm("finetune", f"finetune:{chosen}", ft_runs, confidence)}
+            "finetune": _arm("finetune", f"finetune:{chosen}", ft_runs, confidence),
+            **_tfidf_reference(ds, metric, confidence)}
     verdict = _judge(arms, chosen, selection, metric, seed_list, budget, base.epochs, confidence, len(ds.test))
     best = max(ft_runs, key=lambda r: r.val)  # chosen on validation, never on test
     verdict._best = best.model
@@ -271,6 +272,20 @@ def _pick_schedule(setup: Setup, schedule: str | None, seed: int) -> tuple[str, 
     return chosen, selection, tried[chosen]
 
 
+def _tfidf_reference(ds: "Dataset", metric: str, confidence: float) -> dict[str, ArmResult]:
+    """Text data: TF-IDF + logistic regression, a model with no pretraining at all, as a reference arm
+    (deterministic: one run; the verdict stays fine-tuning vs scratch). Other data: none."""
+    if ds.modality != "text":
+        return {}
+    from graft.metrics import classification_metrics
+    from graft.verify.baseline import METHOD, fit_tfidf
+
+    fit = fit_tfidf(ds)
+    test = classification_metrics(ds.test.labels, fit.test_proba, len(ds.classes))[metric]
+    run = Run(None, float(fit.val_metrics[metric]), float(test), fit.seconds)
+    return {"tfidf": _arm("tfidf", METHOD, [run], confidence)}
+
+
 def _check_schedule(schedule: str) -> None:
     from graft.train.schedules import SCHEDULES
 
@@ -311,6 +326,9 @@ def summarise(v: Verdict) -> str:
     if not v.finetune_beats_probe:
         text += (f" Fine-tuning did not beat the linear probe ({_signed(v.finetune_vs_probe)} points): "
                  "the probe is cheaper and as good here.")
+    if "tfidf" in a:
+        text += (f" For reference, TF-IDF + logistic regression with no pretraining at all reached "
+                 f"{a['tfidf'].interval.text()}%.")
     if len(v.seeds) < 2:
         text += " With one seed there is no interval: the verdict only compares the two runs."
     return text
