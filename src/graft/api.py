@@ -259,9 +259,15 @@ def reference_sample(features: np.ndarray, proba: np.ndarray, size: int = 1000, 
             "confidence": np.asarray(proba.max(axis=1), dtype=np.float32)}
 
 
-def save_model(model: "SavedModel", out: str | Path, ds: "Dataset", overwrite: bool = False) -> Path:
+def save_model(model: "SavedModel", out: str | Path, ds: "Dataset", overwrite: bool = False,
+               report: bool = False) -> Path:
     """Save atomically; the list of skipped input files goes next to it. An existing model at
-    ``out`` is replaced only with ``overwrite=True`` (and then only the files graft wrote)."""
+    ``out`` is replaced only with ``overwrite=True`` (and then only the files graft wrote).
+    ``report``: render ``report.html`` from ``ds`` into the model's files (fit and verify do)."""
+    if report:
+        from graft.report import attach
+
+        attach(model, ds, out)  # listed among the model's files; a report that fails to render is left out
     if ds.skipped:
         model.extra_files["skipped.tsv"] = "\n".join(
             ["path\treason"] + [f"{e.path}\t{e.reason}" for e in ds.skipped.entries]).encode() + b"\n"

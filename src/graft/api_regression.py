@@ -202,10 +202,7 @@ def fit_regression(ds: "Dataset", out: str | Path | None, config: Any, *, weight
     model.lineage["fit"] = report
     model.extra_files["fit.json"] = (json.dumps(report, indent=2, default=str) + "\n").encode()
     if out is not None:
-        from graft.report import attach
-
-        attach(model, ds, out)  # report.html, saved with the model (listed among its files), as a classifier's fit
-        save_model(model, out, ds, overwrite=overwrite)
+        save_model(model, out, ds, overwrite=overwrite, report=True)
     return model, report
 
 

@@ -210,3 +210,9 @@ def test_a_trainable_text_backbone_gets_tfidf_as_a_reference_arm(seen_words):
     assert len(tfidf.runs) == 1 and tfidf.runs[0].seed is None and tfidf.interval.mean >= 0.95
     assert "For reference, TF-IDF + logistic regression with no pretraining" in v.summary
     assert v.to_dict()["arms"]["tfidf"]["runs"][0]["test"] == tfidf.interval.mean
+
+
+def test_the_saved_probe_carries_a_report_with_the_engine_verdict(positive):
+    page = (Path(positive.model) / "report.html").read_text()  # written with the model, as verify always does
+    assert "TF-IDF word 1-2 + char 2-5 grams" in page and "there are no parameters to fine-tune" in page
+    assert "on the whole test split" in page and "epochs at most" not in page  # the engine layout, not scratch/fine-tune

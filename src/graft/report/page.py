@@ -240,6 +240,8 @@ def verify_section(v: dict[str, Any] | None) -> Raw:
             "records the intervals here.", "muted")])
     tone = {"positive transfer": "good", "negative transfer": "bad"}.get(v["verdict"], "warn")
     arms = [(f"{name} ({a['method']})", a["test"]) for name, a in v["arms"].items()]
+    if v.get("backbone_kind") == "frozen engine":
+        return _engine_verify(v, arms, tone)
     gains = [("fine-tune − scratch", v["gain_over_scratch"]), ("probe − scratch", v["probe_gain_over_scratch"]),
              ("fine-tune − probe", v["finetune_minus_probe"])]
     parts = [Raw(f'<p class="callout {tone}"><b>{esc(v["verdict"])}</b>. {esc(v["summary"])}</p>'),
@@ -253,6 +255,21 @@ def verify_section(v: dict[str, Any] | None) -> Raw:
                       + (f"{v['budget_seconds']:g} s per run, " if v.get("budget_seconds") else "no time limit per run, ")
                       + f"{v['n_test']} test items.",
                       "muted"))
+    return section("verify", "Did transfer help? (verify)", parts)
+
+
+def _engine_verify(v: dict[str, Any], arms: list[tuple[str, dict[str, float]]], tone: str) -> Raw:
+    """A frozen engine cannot be trained from scratch or fine-tuned: its probe against the no-pretraining baseline."""
+    gains = [(f"probe − {v['baseline']}", v["gain_over_baseline"])] if v.get("gain_over_baseline") else []
+    parts = [Raw(f'<p class="callout {tone}"><b>{esc(v["verdict"])}</b>. {esc(v["summary"])}</p>'),
+             figure(plots.intervals(arms, gains, v["metric"], v["confidence"])),
+             table(["arm", "mean", "interval", "on the whole test split"],
+                   [[name, pct(i["mean"]), f"{pct(i['low'])} – {pct(i['high'])}",
+                     pct(v["arms"][name.split(" ")[0]].get("test_full"))] for name, i in arms])]
+    if v.get("not_run"):
+        parts.append(table(["not run", "why"], [[k, why] for k, why in v["not_run"].items()]))
+    parts.append(para(f"Seeds {v['seeds']} each score both arms on one bootstrap resample of the {v['n_test']} test "
+                      "items (the arms are fitted once).", "muted"))
     return section("verify", "Did transfer help? (verify)", parts)
 
 

@@ -194,5 +194,5 @@ def save_probe(verdict: EngineVerdict, ds: "Dataset", out: str | Path, overwrite
     verdict.model = str(out)
     model.lineage["verdict"] = verdict.to_dict()
     start = time.perf_counter()
-    save_model(model, out, ds, overwrite=overwrite)
+    save_model(model, out, ds, overwrite=overwrite, report=True)
     log.info("saved the probe to %s (%.1f s)", out, time.perf_counter() - start)

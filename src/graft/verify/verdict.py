@@ -190,10 +190,7 @@ def verify(
     if best.model is not None:
         best.model.lineage["verdict"] = verdict.to_dict()
         if out is not None:
-            from graft.report import attach
-
-            attach(best.model, ds, out)  # report.html, saved with the model (listed among its files)
-            save_model(best.model, out, ds, overwrite=overwrite)
+            save_model(best.model, out, ds, overwrite=overwrite, report=True)
     for run in ft_runs + scratch_runs + probe_arm.runs:  # free the other models' weights
         if run is not best:
             run.model = None
@@ -217,7 +214,7 @@ def _verify_regression(ds: "Dataset", backbone: str, seeds: list[int], out: str 
                                  allow_download=allow_download, batch_size=64, progress=False)
         verdict.model = str(out)
         model.lineage["verdict"] = verdict.to_dict()
-        save_model(model, out, ds, overwrite=overwrite)
+        save_model(model, out, ds, overwrite=overwrite, report=True)
     return verdict
 
 
