@@ -54,8 +54,20 @@ def _register(name: str, encode) -> str:
     return name
 
 
-KNOWING = _register("test_engine_knowing", _knowing)
-BLIND = _register("test_engine_blind", _blind)
+KNOWING, BLIND = "test_engine_knowing", "test_engine_blind"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fake_engines():
+    """Registered for this module only: other tests list the text backbones and must not see them."""
+    from graft.backbones import registry
+
+    _register(KNOWING, _knowing)
+    _register(BLIND, _blind)
+    yield
+    for name in (KNOWING, BLIND, "test_engine_image"):
+        registry._SPECS._items.pop(name, None)
+        registry._BUILDERS.pop(name, None)
 
 
 def _table(path: Path, test_words: str, seed: int = 0) -> Path:
