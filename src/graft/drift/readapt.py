@@ -52,8 +52,9 @@ def parent_record(model: "SavedModel") -> dict[str, Any]:
             "backbone": model.config.backbone.name, "weights_sha256": model.config.backbone.weights_sha256}
 
 
-def training_data(model: "SavedModel") -> "Dataset | None":
-    """The model's training data, if its recorded path still holds the same data (same fingerprint)."""
+def training_data(model: "SavedModel", **read_options: Any) -> "Dataset | None":
+    """The model's training data, if its recorded path still holds the same data (same fingerprint);
+    ``read_options`` read it as the model needs (e.g. a regression model's label as a number)."""
     from graft.data import read
     from graft.errors import GraftError
 
@@ -62,7 +63,7 @@ def training_data(model: "SavedModel") -> "Dataset | None":
     if not path or not Path(path).exists():
         return None
     try:
-        ds = read(path)
+        ds = read(path, **read_options)
     except GraftError as exc:
         log.warning("cannot read the training data at %s (%s); using the reference sample", path, exc)
         return None

@@ -181,14 +181,14 @@ def evaluation(model: "SavedModel", ds: "Dataset | None", held_out: bool = False
     return result | {"split": "test", "from": f"evaluated on {where} {ds.source}"}
 
 
-def recorded_data(model: "SavedModel") -> "Dataset | None":
+def recorded_data(model: "SavedModel", **read_options: Any) -> "Dataset | None":
     """The model's training data when its recorded folder still holds the same data (same fingerprint)."""
     from graft.drift.readapt import training_data
 
     try:
-        return training_data(model)
+        return training_data(model, **read_options)
     except Exception as exc:  # noqa: BLE001  (a report never fails because old data cannot be read)
-        log.warning("cannot read the model's recorded data (%s); no confusion matrix", exc)
+        log.warning("cannot read the model's recorded data (%s); the report draws nothing from it", exc)
         return None
 
 

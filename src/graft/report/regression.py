@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,22 +59,9 @@ def read_options(model: "SavedModel", options: dict[str, Any]) -> dict[str, Any]
 def recorded_data(model: "SavedModel") -> "Dataset | None":
     """The model's training data, read as regression data, while its recorded path holds the same
     data (same fingerprint); None otherwise (the report then says what is missing)."""
-    from graft.data import read
+    from graft.report.facts import recorded_data as recorded
 
-    record = model.lineage.get("dataset") or {}
-    path = record.get("source")
-    if not isinstance(path, str) or not path or not Path(path).exists():
-        return None
-    try:
-        ds = read(path, **read_options(model, {}))
-    except Exception as exc:  # noqa: BLE001  (a report never fails because old data cannot be read)
-        log.warning("cannot read the model's recorded data at %s (%s); no residual plots", path, exc)
-        return None
-    if ds.fingerprint != record.get("fingerprint"):
-        log.warning("%s changed since the model was trained (fingerprint %s, recorded %s); no residual plots",
-                    path, ds.fingerprint, record.get("fingerprint"))
-        return None
-    return ds
+    return recorded(model, **read_options(model, {}))
 
 
 # --- facts ----------------------------------------------------------------------------------------
