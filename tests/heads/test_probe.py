@@ -116,3 +116,27 @@ def test_probe_config_round_trips_through_json():
     assert from_dict(ProbeConfig, to_dict(config)) == ProbeConfig(C_grid=[0.5, 2.0], class_weight="balanced")
     with pytest.raises(UsageError, match="unknown setting"):
         from_dict(ProbeConfig, {"C_grd": [1.0]})
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_wide_features_fit_in_the_row_space_to_the_same_head(monkeypatch, n_classes):
+    """Columns >> rows: the fit runs on the rows' coordinates in their span and maps the weights
+    back; the head must match the fit on every column (same optimum of the same L2 problem)."""
+    from graft.heads import probe as probe_module
+
+    rng = np.random.default_rng(3)
+    n, d = 60, 400
+    centres = rng.normal(size=(n_classes, d))
+    y = rng.integers(0, n_classes, size=n)
+    x = (centres[y] + 2.0 * rng.normal(size=(n, d))).astype(np.float32)
+    config = ProbeConfig(max_iter=5000)
+    calls = []
+    row_space = probe_module._row_space
+    monkeypatch.setattr(probe_module, "_row_space", lambda z: calls.append(z.shape) or row_space(z))
+    wide, _ = probe_module._fit_one(x, y, 0.05, config, n_classes)
+    assert calls == [(n, d)]  # the wide fit did go through the row space
+    monkeypatch.setattr(probe_module, "ROW_SPACE_RATIO", float("inf"))
+    full, _ = probe_module._fit_one(x, y, 0.05, config, n_classes)
+    x_new = (centres[rng.integers(0, n_classes, size=30)] + 2.0 * rng.normal(size=(30, d))).astype(np.float32)
+    np.testing.assert_allclose(wide.predict_proba(x_new), full.predict_proba(x_new), atol=2e-3)
+    np.testing.assert_allclose(wide.weight, full.weight, atol=0.02 * np.abs(full.weight).max())

@@ -61,6 +61,29 @@ def _blas_threads_for(x: np.ndarray) -> Any:
     return threadpool_limits(limits=1, user_api="blas")
 
 
+#: Wider than this many times the rows, the fit runs in the row space of the standardised features.
+ROW_SPACE_RATIO = 2.0
+
+
+def _row_space(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of the rows of ``z`` (N x D, D > N) in an orthonormal basis of their span (N x R,
+    R <= N), and the N x R matrix ``back`` with ``basis = z.T @ back``.
+
+    An L2-penalised linear model's weights lie in the span of its training rows (any component
+    outside changes no prediction and only adds to the penalty; the intercept is not penalised), so
+    fitting on the coordinates with the same C and mapping the weights back (``(coef @ back.T) @ z``)
+    gives the optimum of the fit on all D columns, at R instead of D columns per optimiser step:
+    the multi-layer probe's 14,000 columns over 800 rows fit in a fraction of the time.
+    """
+    gram = (z @ z.T).astype(np.float64)
+    values, vectors = np.linalg.eigh(gram)
+    # float32 features: directions below ~1e-6 of the largest eigenvalue are rounding noise
+    kept = values > max(float(values.max()), 1e-300) * 1e-6
+    values, vectors = values[kept], vectors[:, kept]
+    singular = np.sqrt(values)
+    return vectors * singular, vectors / singular
+
+
 def _fit_one(x: np.ndarray, y: np.ndarray, C: float, config: ProbeConfig, n_classes: int,
              sample_weight: np.ndarray | None = None) -> tuple[LinearHead, int]:
     from sklearn.linear_model import LogisticRegression
@@ -73,13 +96,18 @@ def _fit_one(x: np.ndarray, y: np.ndarray, C: float, config: ProbeConfig, n_clas
     scale[dead] = 1.0
     z = (x - mean) / scale
     z[:, dead] = 0.0
+    columns, back = z, None
+    if z.shape[1] > ROW_SPACE_RATIO * z.shape[0]:
+        columns, back = _row_space(z)
     clf = LogisticRegression(C=C, max_iter=config.max_iter, class_weight=config.class_weight)
-    with warnings.catch_warnings(), _blas_threads_for(z):
+    with warnings.catch_warnings(), _blas_threads_for(columns):
         warnings.simplefilter("ignore")  # convergence warnings: max_iter is a deliberate budget
-        clf.fit(z, y, sample_weight=sample_weight)
+        clf.fit(columns, y, sample_weight=sample_weight)
     weight = np.zeros((n_classes, x.shape[1]))
     bias = np.full(n_classes, -1e4)  # a class absent from training is never predicted
     coef, intercept = clf.coef_, clf.intercept_
+    if back is not None:  # from the row-space coordinates back to one weight per feature column
+        coef = (coef @ back.T) @ z
     if len(clf.classes_) == 2:  # sklearn stores one row for binary problems
         coef, intercept = np.vstack([-coef[0] / 2, coef[0] / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
     weight[clf.classes_] = coef
