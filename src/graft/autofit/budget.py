@@ -66,9 +66,9 @@ def time_forward(backbone: str, image_size: int | None, items: Sequence[Any], *,
     import torch
 
     from graft.api import backbone_options
-    from graft.backbones import create_backbone
+    from graft.backbones.registry import shared_backbone
 
-    bb = create_backbone(backbone, weights=weights, allow_download=allow_download,
+    bb = shared_backbone(backbone, weights=weights, allow_download=allow_download,
                          **backbone_options(image_size)).eval()
     sample = list(items[: max(1, min(batch_size, len(items)))])
     seconds = []

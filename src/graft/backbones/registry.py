@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -45,6 +46,7 @@ def register_backbone(spec: BackboneSpec, builder: Builder | str | None = None) 
     def decorator(fn: Builder) -> Builder:
         _SPECS.add(spec.name, spec, overwrite=True)
         _BUILDERS[spec.name] = fn
+        clear_shared_backbones()  # a name may now build something else
         return fn
 
     if builder is not None:
@@ -139,6 +141,35 @@ def create_backbone(
     backbone = _create(name, weights, allow_download, **kwargs)
     backbone.key = backbone_key(name, weights, **kwargs)
     return backbone.eval()  # inference mode until a trainer says otherwise
+
+
+#: Backbones built for reading only (extraction, ranking, timing), by cache key, newest last.
+_SHARED: "OrderedDict[str, Backbone]" = OrderedDict()
+#: How many of them stay built: ``graft fit`` ranks the offline zoo of a modality (up to four), then
+#: reads the best again and again.
+SHARED_BACKBONES = 4
+
+
+def shared_backbone(name: str, weights: str | Path | None = None, allow_download: bool = False,
+                    **kwargs: Any) -> "Backbone":
+    """``create_backbone`` for callers that only run the network forward in eval mode (feature
+    extraction, ranking, timing): the last ``SHARED_BACKBONES`` built are reused, so one ``fit`` run
+    builds each backbone once instead of once per extraction. Callers that train, move parameters
+    or register lasting hooks use ``create_backbone`` (a fresh copy) instead."""
+    key = backbone_key(name, weights, **kwargs)
+    if key in _SHARED:
+        _SHARED.move_to_end(key)
+        return _SHARED[key].eval()
+    backbone = create_backbone(name, weights, allow_download, **kwargs)
+    _SHARED[key] = backbone
+    while len(_SHARED) > SHARED_BACKBONES:
+        _SHARED.popitem(last=False)
+    return backbone
+
+
+def clear_shared_backbones() -> None:
+    """Release the backbones ``shared_backbone`` keeps built."""
+    _SHARED.clear()
 
 
 # Bump when preprocessing code changes what a backbone produces: old cache entries then miss.

@@ -143,9 +143,9 @@ def embed_items(
 
     def get_backbone() -> "Backbone":
         if not built:
-            from graft.backbones import create_backbone
+            from graft.backbones.registry import shared_backbone
 
-            built.append(create_backbone(str(backbone), weights=weights, allow_download=allow_download,
+            built.append(shared_backbone(str(backbone), weights=weights, allow_download=allow_download,
                                          **backbone_options))
         return built[0]
 

@@ -133,9 +133,9 @@ class LazyBackbone:
         if self._built is None and self._build is not None:
             self._built = self._build()
         if self._built is None:
-            from graft.backbones import create_backbone
+            from graft.backbones.registry import shared_backbone
 
-            self._built = create_backbone(str(self.source), weights=self.weights,
+            self._built = shared_backbone(str(self.source), weights=self.weights,
                                           allow_download=self.allow_download, **self.options)
         return self._built
 

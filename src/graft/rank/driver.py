@@ -296,9 +296,9 @@ def _check_modality(name: str, modality: str) -> None:
 
 def _build(name: str, image_size: int | None, allow_download: bool) -> "Backbone":
     from graft.api import backbone_options
-    from graft.backbones import create_backbone
+    from graft.backbones.registry import shared_backbone
 
-    return create_backbone(name, allow_download=allow_download, **backbone_options(image_size))
+    return shared_backbone(name, allow_download=allow_download, **backbone_options(image_size))
 
 
 def feature_params(backbone: "Backbone") -> int:
