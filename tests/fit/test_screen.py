@@ -1,5 +1,5 @@
-"""The screen before the arms: every (backbone, pooling) cross-validated over train + val, the best
-one moved first and handed to the multi-layer arms; backbones the user named keep their order; a
+"""The screen before the arms: every pooling of the first backbone and each other backbone at the
+first one's best pooling cross-validated over train + val, the best one moved first and handed to the multi-layer arms; backbones the user named keep their order; a
 backbone whose screening would eat the budget is not screened, and the report says why."""
 
 import numpy as np
@@ -24,7 +24,7 @@ def _context(budget: float = 600.0) -> Context:
     return Context(ds, FitConfig(time_budget=budget), Budget(budget))
 
 
-def _inject(ctx: Context, backbone: str, informative: str | None, seed: int) -> None:
+def _inject(ctx: Context, backbone: str, informative: str | None, seed: int, signal: float = 4.0) -> None:
     """Tap features per pooling: noise, except that ``informative`` carries the label."""
     rng = np.random.default_rng(seed)
     for pooling in POOLING_CHOICES:
@@ -33,20 +33,22 @@ def _inject(ctx: Context, backbone: str, informative: str | None, seed: int) -> 
             y = ctx.labels(split)
             x = rng.normal(size=(len(y), 16))
             if pooling == informative:
-                x[np.arange(len(y)), y] += 4.0
+                x[np.arange(len(y)), y] += signal
             per_split[split] = {"tap0": x, "tap1": rng.normal(size=(len(y), 8))}
         ctx._taps[(backbone, 32, None, pooling)] = per_split
 
 
-def test_every_setting_is_cross_validated_and_the_best_one_wins():
+def test_every_pooling_of_the_first_backbone_and_the_others_at_its_best_are_cross_validated():
     ctx = _context()
-    _inject(ctx, "a", None, seed=0)
-    _inject(ctx, "b", "grid4", seed=1)
+    _inject(ctx, "a", "grid4", seed=0, signal=1.0)  # weakly informative at 4x4
+    _inject(ctx, "b", "grid4", seed=1)  # strongly informative at 4x4
     result = screen(ctx, ["a", "b"], 32)
-    assert {(r["backbone"], r["pooling"]) for r in result.rows} == {(b, p) for b in "ab" for p in POOLING_CHOICES}
+    assert [(r["backbone"], r["pooling"]) for r in result.rows] == [("a", p) for p in POOLING_CHOICES] + [("b", "grid4")]
     assert (result.backbone, result.pooling) == ("b", "grid4")
-    best = next(r for r in result.rows if (r["backbone"], r["pooling"]) == ("b", "grid4"))
-    assert best["cv_accuracy"] > 0.9 and all(r["cv_accuracy"] < 0.6 for r in result.rows if r is not best)
+    best = next(r for r in result.rows if r["backbone"] == "b")
+    a_best = next(r for r in result.rows if (r["backbone"], r["pooling"]) == ("a", "grid4"))
+    assert best["cv_accuracy"] > 0.9 and best["cv_accuracy"] > a_best["cv_accuracy"]
+    assert all(r["cv_accuracy"] < a_best["cv_accuracy"] for r in result.rows if r["backbone"] == "a" and r is not a_best)
     assert "cross-validation" in result.report()["how"]
 
 

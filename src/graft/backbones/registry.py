@@ -155,12 +155,15 @@ def shared_backbone(name: str, weights: str | Path | None = None, allow_download
     """``create_backbone`` for callers that only run the network forward in eval mode (feature
     extraction, ranking, timing): the last ``SHARED_BACKBONES`` built are reused, so one ``fit`` run
     builds each backbone once instead of once per extraction. Callers that train, move parameters
-    or register lasting hooks use ``create_backbone`` (a fresh copy) instead."""
+    or register lasting hooks use ``create_backbone`` (a fresh copy) instead. Image networks come
+    with batch norm folded into their convolutions (``graft.backbones.fuse``)."""
     key = backbone_key(name, weights, **kwargs)
     if key in _SHARED:
         _SHARED.move_to_end(key)
         return _SHARED[key].eval()
-    backbone = create_backbone(name, weights, allow_download, **kwargs)
+    from graft.backbones.fuse import fold_batchnorm
+
+    backbone = fold_batchnorm(create_backbone(name, weights, allow_download, **kwargs))
     _SHARED[key] = backbone
     while len(_SHARED) > SHARED_BACKBONES:
         _SHARED.popitem(last=False)
