@@ -178,12 +178,15 @@ def _multilayer(config: Any, layers: str | None) -> "MultiLayerConfig | None":
 
 
 def _probe_multilayer(ds: "Dataset", backbone: str, weights: str | Path | None, image_size: int | None,
-                      config: "MultiLayerConfig", allow_download: bool, batch_size: int, progress: bool) -> "SavedModel":
+                      config: "MultiLayerConfig", allow_download: bool, batch_size: int = 64, progress: bool = False,
+                      chosen: Any = None) -> "SavedModel":
+    """The SavedModel of ``graft probe --layers all`` (``chosen``: a fit already made on these
+    splits, only refitted; see ``probe_dataset``)."""
     from graft._config import to_dict
     from graft.heads.multilayer import probe_dataset
 
     run = probe_dataset(ds, backbone, config, weights=weights, allow_download=allow_download, batch_size=batch_size,
-                        progress=progress, **backbone_options(image_size))
+                        progress=progress, chosen=chosen, **backbone_options(image_size))
     r = run.result
     settings = {"multilayer": to_dict(config), "chosen_C": r.C, "chosen_keep": r.keep, "search": r.search,
                 "taps": r.selection.taps, "features": r.selection.n_features, "tta_views": r.selection.tta_views}

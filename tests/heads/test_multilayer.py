@@ -231,3 +231,23 @@ def test_bad_settings_fail_before_any_extraction(tiny_text_csv: Path, tiny_image
     with pytest.raises(UsageError, match="keep"):
         TransferClassifier(backbone="test_cnn", layers="all", keep=2.0).fit(
             sorted((tiny_images / "train").rglob("*.png"))[:6], ["a", "b"] * 3)
+
+
+def test_a_chosen_fit_is_only_refitted_and_gives_the_model_a_fresh_probe_gives(tiny_images: Path):
+    """``graft fit`` builds its multi-layer model from the search's fit (``chosen``): the same
+    selection, C and head as probing again with that C and kept fraction, without a second search."""
+    from graft.features.taps import tap_features
+    from graft.heads.multilayer import probe_dataset
+
+    ds = graft.read(tiny_images)
+    config = MultiLayerConfig(C=1.0, keep=0.5, include_source_logits=False)
+    fresh = probe_dataset(ds, "test_cnn", config)
+    taps = {s: tap_features(list(getattr(ds, s).items), "test_cnn") for s in ("train", "val")}
+    search = fit_multilayer(taps["train"], ds.train.labels, taps["val"], ds.val.labels, len(ds.classes),
+                            MultiLayerConfig(C=1.0, keep=0.5, include_source_logits=False, refit_on_val=False))
+    built = probe_dataset(ds, "test_cnn", config, chosen=search)
+    assert built.result.selection.columns == fresh.result.selection.columns
+    assert built.result.val_metrics["accuracy"] == search.val_metrics["accuracy"] == fresh.result.val_metrics["accuracy"]
+    np.testing.assert_allclose(built.result.head.weight, fresh.result.head.weight, atol=1e-6)
+    assert built.metrics["test"]["accuracy"] == fresh.metrics["test"]["accuracy"]
+    assert not np.allclose(built.result.head.weight[:, :3], search.head.weight[:, :3])  # refitted on train + val

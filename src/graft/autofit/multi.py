@@ -67,10 +67,14 @@ class MultiLayerArm(Arm):
         y_train, y_val = ctx.labels("train"), ctx.labels("val")
         fit_start = time.perf_counter()
 
+        fits: dict[tuple[float, float], Any] = {}
+
         def fit(C: float, keep: float) -> Any:
-            return fit_multilayer(feats["train"], y_train, feats["val"], y_val, ctx.n_classes,
-                                  self.config(ctx, C, keep),
-                                  train_views=views["train"] or None, val_views=views["val"] or None)
+            if (C, keep) not in fits:  # the best trial's fit is the arm's result: not fitted twice
+                fits[C, keep] = fit_multilayer(feats["train"], y_train, feats["val"], y_val, ctx.n_classes,
+                                               self.config(ctx, C, keep),
+                                               train_views=views["train"] or None, val_views=views["val"] or None)
+            return fits[C, keep]
 
         def objective(trial: Any) -> float:
             C = trial.suggest_float("C", 1e-2, 1e2, log=True)
@@ -89,15 +93,16 @@ class MultiLayerArm(Arm):
         params |= {"pooling": ctx.pooling, "columns": result.selection.n_features,
                    "taps": len(result.selection.columns), "tta_views": list(result.selection.tta_views)}
         row = self.row(ctx, float(result.val_metrics["accuracy"]), test, time.perf_counter() - start, params, trials)
-        return Outcome(row, lambda: self.build(ctx, params["C"], params["keep"]))
+        return Outcome(row, lambda: self.build(ctx, result))
 
-    def build(self, ctx: Context, C: float, keep: float) -> "SavedModel":
-        """The shippable multi-layer model (refit on train + val), as ``graft probe --layers all`` builds it."""
-        from graft.api import probe
+    def build(self, ctx: Context, result: Any) -> "SavedModel":
+        """The shippable multi-layer model, as ``graft probe --layers all`` builds it, from the arm's
+        fit: its selection, C and kept fraction, the head refitted on train + val."""
+        from graft.api import _probe_multilayer
 
-        return probe(ctx.ds, self.backbone, layers="all", config=self.config(ctx, C, keep, refit=True),
-                     weights=ctx.weights_for(self.backbone), image_size=ctx.size_option(self.size),
-                     allow_download=ctx.allow_download)
+        return _probe_multilayer(ctx.ds, self.backbone, ctx.weights_for(self.backbone), ctx.size_option(self.size),
+                                 self.config(ctx, result.C, result.keep, refit=True), ctx.allow_download,
+                                 chosen=result)
 
 
 class ViewsArm(MultiLayerArm):

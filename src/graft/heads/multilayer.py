@@ -380,12 +380,14 @@ class MultiLayerProbe:
 
 def probe_dataset(ds: Any, backbone: Any, config: MultiLayerConfig | None = None, *, weights: Any = None,
                   allow_download: bool = False, batch_size: int = 64, progress: bool = False, store: Any = None,
-                  **backbone_options: Any) -> MultiLayerProbe:
+                  chosen: MultiLayerResult | None = None, **backbone_options: Any) -> MultiLayerProbe:
     """Extract taps, select and fit on a ``Dataset``'s splits, score its test split.
 
     Memory and compute stay bounded: every tap is extracted only for (at most
     ``config.selection_rows`` of) the training rows and for val; the rest of train and the test
-    split get only the selected taps.
+    split get only the selected taps. ``chosen``: a result already fitted on these train / val
+    splits with this config (``graft fit``'s search): its selection, C and validation metrics are
+    kept and only the head is refitted (on train + val when ``config.refit_on_val``).
     """
     from graft.features.taps import available_taps, tap_features
     from graft.metrics import classification_metrics
@@ -406,21 +408,31 @@ def probe_dataset(ds: Any, backbone: Any, config: MultiLayerConfig | None = None
     def with_views(items: list[Any], tap_list: list[str], views: list[str]) -> tuple[dict, dict]:
         return feats(items, tap_list), {v: feats(items, tap_list, v) for v in views}
 
-    sample = _sample_rows(train.labels, config.selection_rows)
-    sample_items = [train.items[i] for i in sample]
     views = list(config.views)
-    tr, tr_views = with_views(sample_items, taps, views)
-    va, va_views = with_views(list(val.items), taps, views) if len(val) else (None, None)
-    result = fit_multilayer(tr, train.labels[sample], va, val.labels if len(val) else None, len(ds.classes), config,
-                            train_views=tr_views, val_views=va_views)
-    selected = result.selection.taps
-    if len(sample) < len(train):  # refit on every training row, reading only the selected taps
+
+    def refit(result: MultiLayerResult) -> MultiLayerResult:
+        """The head refitted on every training row (and val), reading only the selected taps."""
+        selected = result.selection.taps
         full, full_views = with_views(list(train.items), selected, views)
         if len(val) and config.refit_on_val:
             full = {t: np.vstack([full[t], va[t]]) for t in selected}
             full_views = {v: {t: np.vstack([full_views[v][t], va_views[v][t]]) for t in selected} for v in views}
         labels = np.concatenate([train.labels, val.labels]) if len(val) and config.refit_on_val else train.labels
-        result = refit_multilayer(result, full, labels, len(ds.classes), config, train_views=full_views)
+        return refit_multilayer(result, full, labels, len(ds.classes), config, train_views=full_views)
+
+    if chosen is not None:
+        tr, tr_views = with_views(list(train.items), chosen.selection.taps, views)
+        va, va_views = with_views(list(val.items), chosen.selection.taps, views) if len(val) else (None, None)
+        result = refit(chosen)
+    else:
+        sample = _sample_rows(train.labels, config.selection_rows)
+        tr, tr_views = with_views([train.items[i] for i in sample], taps, views)
+        va, va_views = with_views(list(val.items), taps, views) if len(val) else (None, None)
+        result = fit_multilayer(tr, train.labels[sample], va, val.labels if len(val) else None, len(ds.classes),
+                                config, train_views=tr_views, val_views=va_views)
+        if len(sample) < len(train):
+            result = refit(result)
+    selected = result.selection.taps
     metrics: dict[str, Any] = {"val": result.val_metrics} if len(val) else {}
     if len(test):
         from graft.features.taps import cache_selected
