@@ -132,11 +132,33 @@ def test_wide_features_fit_in_the_row_space_to_the_same_head(monkeypatch, n_clas
     config = ProbeConfig(max_iter=5000)
     calls = []
     row_space = probe_module._row_space
-    monkeypatch.setattr(probe_module, "_row_space", lambda z: calls.append(z.shape) or row_space(z))
+    monkeypatch.setattr(probe_module, "_row_space", lambda gram: calls.append(gram.shape) or row_space(gram))
     wide, _ = probe_module._fit_one(x, y, 0.05, config, n_classes)
-    assert calls == [(n, d)]  # the wide fit did go through the row space
+    assert calls == [(n, n)]  # the wide fit did go through the row space
     monkeypatch.setattr(probe_module, "ROW_SPACE_RATIO", float("inf"))
     full, _ = probe_module._fit_one(x, y, 0.05, config, n_classes)
     x_new = (centres[rng.integers(0, n_classes, size=30)] + 2.0 * rng.normal(size=(30, d))).astype(np.float32)
     np.testing.assert_allclose(wide.predict_proba(x_new), full.predict_proba(x_new), atol=2e-3)
     np.testing.assert_allclose(wide.weight, full.weight, atol=0.02 * np.abs(full.weight).max())
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_fold_accuracies_of_wide_features_match_fitting_each_fold_on_every_column(monkeypatch, n_classes):
+    """The screen's cross-validation scores each fold through one Gram matrix; it must score like
+    fitting the fold's rows on all columns (up to the standardisation over all rows vs the fold's)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from graft.heads import probe as probe_module
+
+    rng = np.random.default_rng(5)
+    n, d = 90, 300
+    centres = rng.normal(size=(n_classes, d)) * 0.1
+    y = rng.integers(0, n_classes, size=n)
+    x = (centres[y] + rng.normal(size=(n, d))).astype(np.float32)
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(x, y))
+    config = ProbeConfig(max_iter=2000)
+    wide = probe_module.fold_accuracies(x, y, 0.1, config, n_classes, folds)
+    monkeypatch.setattr(probe_module, "ROW_SPACE_RATIO", float("inf"))
+    direct = probe_module.fold_accuracies(x, y, 0.1, config, n_classes, folds)
+    assert 0.5 < np.mean(direct) < 1.0  # neither trivial nor hopeless, so a broken mapping would show
+    np.testing.assert_allclose(wide, direct, atol=2.5 / len(folds[0][1]))
