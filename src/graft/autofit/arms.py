@@ -144,8 +144,7 @@ class ProbeArm(Arm):
         C = best.params["C"] if best else 1.0
         result = fit_probe(x["train"], y_train, x["val"], y_val, ctx.n_classes, ProbeConfig(C=C, refit_on_val=False))
         trials = len(study.trials)
-        ctx.budget.learn_probe_rate((time.perf_counter() - fit_start) / max(trials, 1),
-                                    x["train"].size)
+        ctx.budget.learn_probe_rate((time.perf_counter() - fit_start) / max(trials + 1, 1), *x["train"].shape)
         test = test_accuracy(ctx, lambda: result.head.predict_proba(x["test"]))
         row = self.row(ctx, float(result.val_metrics["accuracy"]), test, time.perf_counter() - start, {"C": C}, trials)
         return Outcome(row, lambda: build_probe_model(ctx, self.backbone, self.size, C, x))

@@ -18,9 +18,18 @@ log = logging.getLogger(__name__)
 
 #: Forward + backward + optimiser step per item, in forward passes (a common rule of thumb, ~3x).
 TRAIN_STEP_FORWARDS = 3.0
-#: Seconds per (row x feature x trial) of an L-BFGS logistic regression fit, before the first
-#: probe has been timed on this machine (measured: 800 x 1280 features, 0.3 s per fit on 2 cores).
-PROBE_SECONDS_PER_CELL = 3e-7
+#: Seconds per cell (``fit_cells``) of one logistic-regression fit, before the first probe has been
+#: timed on this machine (measured on 2 cores: 800 x 1280 features 0.1 s, 800 x 13,672 0.3 s).
+PROBE_SECONDS_PER_CELL = 1.5e-7
+
+
+def fit_cells(rows: int, dim: int) -> float:
+    """The size of one probe fit for the cost model: rows x columns, where a fit wider than
+    ``ROW_SPACE_RATIO`` x its rows works in the rows' span (``graft.heads.probe._row_space``) and
+    costs as if it had that many columns."""
+    from graft.heads.probe import ROW_SPACE_RATIO
+
+    return float(rows) * min(float(dim), ROW_SPACE_RATIO * rows)
 
 
 @dataclass
@@ -42,13 +51,15 @@ class Budget:
         """Whether an arm estimated at ``estimate`` seconds fits in what is left."""
         return estimate <= self.left()
 
-    def learn_probe_rate(self, seconds: float, cells: float) -> None:
-        """Calibrate the probe-cost estimate from a probe fit that just ran."""
+    def learn_probe_rate(self, seconds: float, rows: int, dim: int) -> None:
+        """Calibrate the probe-cost estimate from a fit of ``rows`` x ``dim`` that just took ``seconds``."""
+        cells = fit_cells(rows, dim)
         if cells > 0 and seconds > 0:
             self.probe_rate = seconds / cells
 
-    def probe_cost(self, rows: int, dim: int, trials: int) -> float:
-        return self.probe_rate * rows * dim * trials
+    def probe_cost(self, rows: int, dim: int, fits: int) -> float:
+        """Seconds of ``fits`` probe fits of ``rows`` x ``dim``."""
+        return self.probe_rate * fit_cells(rows, dim) * fits
 
     def seconds_per_item(self, backbone: str, image_size: int | None, items: Sequence[Any], *,
                          weights: str | Path | None = None, allow_download: bool = False) -> float:

@@ -88,7 +88,7 @@ class MultiLayerArm(Arm):
         trials = len(study.trials)
         width = sum(v.shape[1] for v in feats["train"].values())
         ctx.budget.learn_probe_rate((time.perf_counter() - fit_start) / max(2 * trials, 1),
-                                    ctx.n("train") * (1 + len(self.views)) * width)
+                                    ctx.n("train") * (1 + len(self.views)), width)
         test = test_accuracy(ctx, lambda: result.predict_proba(feats["test"], views["test"] or None))
         params |= {"pooling": ctx.pooling, "columns": result.selection.n_features,
                    "taps": len(result.selection.columns), "tta_views": list(result.selection.tta_views)}
