@@ -20,8 +20,10 @@ Public API (stable; ``graft.fit`` builds on it):
   needs no model).
 * ``tap_features(data_or_items, backbone, *, taps=None, weights=None, image_size=None,
   allow_download=False, view=None, progress=False, pooling="mean", max_tap_width=1024,
-  store=None, batch_size=64, num_workers=None, device=None, dtype=np.float32,
-  **backbone_options) -> dict[str, np.ndarray]`` — ``taps=None`` means all; arrays in item order.
+  store=None, batch_size=64, num_workers=None, device=None, dtype=np.float32, lazy=False,
+  **backbone_options) -> dict[str, np.ndarray]`` — ``taps=None`` means all; arrays in item order;
+  ``dtype=np.float16`` returns the cached values without a float32 copy, ``lazy=True`` a
+  ``StoredTaps`` mapping that reads each tap from the cache when accessed.
 * ``tap_features_by_pooling(data_or_items, backbone, *, poolings=("mean", "grid4"), ...) ->
   {pooling: {tap: array}}`` — several poolings of the same taps from one forward pass (a search
   over the pooling pays for the network once).
@@ -29,6 +31,9 @@ Public API (stable; ``graft.fit`` builds on it):
   each tap gets the finest g × g grid, g ≤ N, whose width C·g² stays within ``max_tap_width``.
 * ``normalise_tap(x, mode) -> np.ndarray`` — per-tap normalisation (``"l2"`` rows, ``"standard"``
   leaves columns to the head's standardisation).
+* ``combine_taps(features, columns, mode, out=None) -> np.ndarray`` — each tap normalised, the
+  given columns kept, concatenated into one float32 array allocated once (or ``out``), a block of
+  rows of one tap at a time.
 * ``selected_features(items, backbone, selection, ...) -> np.ndarray`` — a multi-layer model's
   features: the selected columns of the selected taps, normalised, concatenated, averaged over its
   test-time views; computed up to the deepest selected tap and cached under one key per selection
@@ -49,7 +54,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -375,7 +380,7 @@ def tap_features(data_or_items: Any, backbone: "str | Backbone", *, taps: Sequen
                  view: str | None = None, progress: bool = False, pooling: TapPooling = "mean",
                  max_tap_width: int = 1024, store: FeatureStore | None = None, batch_size: int = 64,
                  num_workers: int | None = None, device: str | None = None, dtype: Any = np.float32,
-                 **backbone_options: Any) -> dict[str, np.ndarray]:
+                 lazy: bool = False, **backbone_options: Any) -> "dict[str, np.ndarray] | StoredTaps":
     """Pooled per-tap features of a dataset (all splits, item order) or a list of raw items.
 
     Args:
@@ -386,21 +391,51 @@ def tap_features(data_or_items: Any, backbone: "str | Backbone", *, taps: Sequen
         view: a cheap view of every item (``graft.features.views``), cached separately.
         pooling: ``"mean"`` (spatial mean) or ``"gridN"`` (N = 2, 3, 4: the means of the finest
             g × g grid, g ≤ N, with C·g² ≤ ``max_tap_width``).
-        dtype: of the returned arrays (the cache holds float16).
+        dtype: of the returned arrays (the cache holds float16: ``np.float16`` returns it without a
+            copy, half the memory of float32).
+        lazy: return a ``StoredTaps`` mapping instead, which reads a tap from the cache each time
+            it is accessed and keeps nothing (everything is extracted first, as without it): a
+            consumer that takes one tap at a time (``combine_taps``) then never holds every tap
+            of every row, e.g. the selected taps of 60,000 training images.
 
     Returns:
         ``{tap: (N, width) array}`` in the order of ``taps``.
     """
-    lazy = _lazy(backbone, weights, allow_download, _options(image_size, backbone_options))
-    return _tap_features(lazy, _items_of(data_or_items), taps, view=view, progress=progress, pooling=pooling,
+    source = _lazy(backbone, weights, allow_download, _options(image_size, backbone_options))
+    return _tap_features(source, _items_of(data_or_items), taps, view=view, progress=progress, pooling=pooling,
                          max_tap_width=max_tap_width, store=store or FeatureStore(), batch_size=batch_size,
-                         num_workers=num_workers, device=device, dtype=dtype)
+                         num_workers=num_workers, device=device, dtype=dtype, on_access=lazy)
+
+
+class StoredTaps(Mapping):
+    """``{tap: (N, width) array}`` read from the FeatureStore on each access; holds no arrays.
+
+    Returned by ``tap_features(lazy=True)``: code that reads one tap at a time (``combine_taps``)
+    then needs memory for one tap, not for all of them.
+    """
+
+    def __init__(self, store: FeatureStore, keys: dict[str, str], hashes: list[str], dtype: Any) -> None:
+        self.store, self.keys, self.hashes, self.dtype = store, dict(keys), list(hashes), dtype
+
+    def __getitem__(self, tap: str) -> np.ndarray:
+        return self.store.gather(self.keys[tap], self.hashes).astype(self.dtype, copy=False)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def rows(self) -> int:
+        """Rows of every tap (the items asked for)."""
+        return len(self.hashes)
 
 
 def _tap_features(lazy: LazyBackbone, items: Sequence[Any], taps: Sequence[str] | None, *, view: str | None,
                   progress: bool, pooling: str, max_tap_width: int, store: FeatureStore, batch_size: int,
                   num_workers: int | None = None, device: str | None = None,
-                  dtype: Any = np.float32) -> dict[str, np.ndarray]:
+                  dtype: Any = np.float32, on_access: bool = False) -> "dict[str, np.ndarray] | StoredTaps":
     from graft.features.extract import _files_as_paths
 
     names = _tap_names(lazy, store)
@@ -410,6 +445,8 @@ def _tap_features(lazy: LazyBackbone, items: Sequence[Any], taps: Sequence[str] 
     hashes = [item_hash(it) for it in items]
     keys = _extract(lazy, items, hashes, taps, view=view, pooling=pooling, max_tap_width=max_tap_width,
                     store=store, batch_size=batch_size, num_workers=num_workers, device=device, progress=progress)
+    if on_access:
+        return StoredTaps(store, {t: keys[t] for t in taps}, hashes, dtype)
     return {t: store.gather(keys[t], hashes).astype(dtype, copy=False) for t in taps}
 
 
@@ -468,21 +505,51 @@ def normalise_tap(x: np.ndarray, mode: Normalisation = "l2") -> np.ndarray:
     ``"l2"``: each row of the tap scaled to unit length (taps of very different widths and scales
     then weigh alike; the recipe of Head2Toe's pooled features). ``"standard"``: no row operation;
     the head standardises every column (mean 0, variance 1 on the training rows).
+
+    Returns float32 (``x`` may be the cache's float16): one new array, scaled in place, so a wide
+    tap costs one float32 copy and no temporaries of its size.
     """
-    x = np.asarray(x, dtype=np.float32)
     if mode == "standard":
-        return x
+        return np.asarray(x, dtype=np.float32)
     if mode != "l2":
         raise UsageError(f"normalisation={mode!r}: choose one of {', '.join(NORMALISATIONS)}")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    x = np.array(x, dtype=np.float32)  # always a copy: the caller's array is left as it was
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]  # no squared copy of x
+    x /= np.maximum(norms, np.float32(1e-12))
+    return x
 
 
-def combine_taps(features: dict[str, np.ndarray], columns: dict[str, Sequence[int]], mode: Normalisation) -> np.ndarray:
-    """Normalise each tap (over all its columns), keep ``columns[tap]``, concatenate in ``columns``' order."""
-    parts = [normalise_tap(features[t], mode)[:, np.asarray(cols, dtype=np.int64)] for t, cols in columns.items()]
-    rows = len(next(iter(features.values()))) if features else 0
-    return np.concatenate(parts, axis=1) if parts else np.zeros((rows, 0), np.float32)
+#: Rows normalised at a time by ``combine_taps``: bounds its float32 temporaries to one block of
+#: one tap (8192 x 1024 x 4 bytes = 32 MiB) whatever the number of rows.
+_COMBINE_ROWS = 8192
+
+
+def combine_taps(features: "Mapping[str, np.ndarray]", columns: dict[str, Sequence[int]], mode: Normalisation,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """Normalise each tap (over all its columns), keep ``columns[tap]``, concatenate in ``columns``' order.
+
+    Memory: the result is allocated once (or is ``out``, a float32 (rows, total columns) array or
+    view to fill) and each tap is normalised a block of rows at a time into it, so the peak is the
+    result plus one block, never a float32 copy of every tap (the taps may stay float16). Each tap
+    is read from ``features`` once, in order: a mapping that reads taps on access
+    (``tap_features(lazy=True)``) then holds one tap at a time.
+    """
+    width = sum(len(c) for c in columns.values())
+    offset = 0
+    for tap, cols in columns.items():
+        values = features[tap]
+        if out is None:
+            out = np.empty((len(values), width), np.float32)
+        index = np.asarray(cols, dtype=np.int64)
+        for start in range(0, len(values), _COMBINE_ROWS):
+            block = normalise_tap(values[start: start + _COMBINE_ROWS], mode)
+            np.take(block, index, axis=1, out=out[start: start + len(block), offset: offset + len(index)])
+        offset += len(index)
+        del values
+    if out is None:
+        rows = len(next(iter(features.values()))) if features else 0
+        out = np.zeros((rows, 0), np.float32)
+    return out
 
 
 def selection_key(backbone_key: str, selection: dict[str, Any]) -> str:
@@ -562,6 +629,6 @@ def _prepared_batches(backbone: "Backbone", items: Sequence[Any], selection: dic
                             batch_size=batch_size, progress=progress and view is None) for view in views]
     mode = selection.get("normalisation", "l2")
     for chunks in zip(*streams):
-        prepared = [combine_taps({t: _as_float16(v).astype(np.float32) for t, v in chunk.items()}, columns, mode)
+        prepared = [combine_taps({t: _as_float16(v) for t, v in chunk.items()}, columns, mode)
                     for chunk in chunks]
         yield np.mean(prepared, axis=0).astype(np.float32)
