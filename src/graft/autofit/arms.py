@@ -190,7 +190,8 @@ class FinetuneArm(Arm):
         from graft.autofit.budget import finetune_cost
 
         per_item = ctx.budget.seconds_per_item(self.backbone, ctx.size_option(self.size), ctx.ds.items,
-                                               weights=ctx.weights_for(self.backbone), allow_download=ctx.allow_download)
+                                               weights=ctx.weights_for(self.backbone), allow_download=ctx.allow_download,
+                                               training=True)
         groups = max(ctx.n_groups(self.backbone), 1)
         share = 1.0 - self.frozen_groups(ctx) / groups
         return finetune_cost(per_item, ctx.n("train"), ctx.n("val") + ctx.n("test"), ctx.config.epochs, share)

@@ -39,7 +39,7 @@ class Budget:
     seconds: float
     started: float = field(default_factory=time.perf_counter)
     probe_rate: float = PROBE_SECONDS_PER_CELL
-    _speed: dict[tuple[str, int | None], float] = field(default_factory=dict)
+    _speed: dict[tuple[str, int | None, bool], float] = field(default_factory=dict)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -62,25 +62,28 @@ class Budget:
         return self.probe_rate * fit_cells(rows, dim) * fits
 
     def seconds_per_item(self, backbone: str, image_size: int | None, items: Sequence[Any], *,
-                         weights: str | Path | None = None, allow_download: bool = False) -> float:
-        """Forward seconds per item of ``backbone`` at ``image_size``, timed once per pair."""
-        key = (backbone, image_size)
+                         weights: str | Path | None = None, allow_download: bool = False,
+                         training: bool = False) -> float:
+        """Forward seconds per item of ``backbone`` at ``image_size``, timed once per pair: through
+        the eval-only network extraction uses, or (``training``) the unfolded one a trainer gets."""
+        key = (backbone, image_size, training)
         if key not in self._speed:
-            self._speed[key] = time_forward(backbone, image_size, items, weights=weights, allow_download=allow_download)
+            self._speed[key] = time_forward(backbone, image_size, items, weights=weights, allow_download=allow_download,
+                                            training=training)
             log.info("%s at %s px: %.4f s per item", backbone, image_size, self._speed[key])
         return self._speed[key]
 
 
 def time_forward(backbone: str, image_size: int | None, items: Sequence[Any], *, batch_size: int = 16,
-                 weights: str | Path | None = None, allow_download: bool = False) -> float:
+                 weights: str | Path | None = None, allow_download: bool = False, training: bool = False) -> float:
     """Seconds per item for preprocessing + forward pass, from one timed batch after a warm-up one."""
     import torch
 
     from graft.api import backbone_options
-    from graft.backbones.registry import shared_backbone
+    from graft.backbones.registry import create_backbone, shared_backbone
 
-    bb = shared_backbone(backbone, weights=weights, allow_download=allow_download,
-                         **backbone_options(image_size)).eval()
+    build = create_backbone if training else shared_backbone  # training: batch norm not folded
+    bb = build(backbone, weights=weights, allow_download=allow_download, **backbone_options(image_size)).eval()
     sample = list(items[: max(1, min(batch_size, len(items)))])
     seconds = []
     with torch.inference_mode():
