@@ -8,16 +8,28 @@ Three parts, each measured against its baseline in the same run, with an empty f
     the fortunes topics (40 labels per class: 32 train + 8 val, 30 test per class); ``whisper_tiny_en``
     on spoken digits whose test voices are never heard in training. ``--views`` adds a multi-layer
     probe with horizontally flipped training rows (test-time averaging when validation favours it).
-(b) ``rss``: peak RSS of extracting every tap of N Fashion-MNIST training images (then reading all
-    taps of the selection sample, as ``graft.probe(layers="all")`` does) vs the last-layer
-    embeddings of the same N images, each in a fresh subprocess (``--rss-images``, default 60000).
-(c) ``latency``: prediction latency of a multi-layer model vs a last-layer model of the same backbone,
-    batch 1 and 32, on images never seen before (so both compute; the backbone is built once, as in
-    a serving process).
+(b) ``rss``: peak RSS (``ru_maxrss``), each figure in a fresh subprocess, over N Fashion-MNIST
+    training images (``--rss-images``, default 60000), taps pooled by ``--rss-pooling`` (default
+    grid4, the fit default):
+    * extraction (the issue's goal): every tap of the N images extracted into an empty cache, then
+      the selection sample (``--selection-rows`` rows, every tap) read into the one float32 matrix
+      the column selection fits on, as ``graft.probe(layers="all")`` reads it — vs the last-layer
+      embeddings of the same N images (``embed_items``);
+    * the whole probe (unless ``--rss-extraction-only``): ``graft.probe`` of a dataset of the N
+      training images + 1000 val + 1000 test images (Fashion-MNIST's test file) with
+      ``layers="all"`` (``MultiLayerConfig(pooling=...)``: selection on the sample, fits, refit on
+      every training row, test scoring) vs the last-layer ``graft.probe`` — what a user's probe on
+      60k images costs in memory. These children reuse the cache the extraction children filled
+      (their extraction peak is the figure above); ``--rss-C`` fixes C to shorten the run (the
+      matrices, hence the memory, do not depend on how many Cs are tried).
+(c) ``latency``: prediction latency of a multi-layer model (``--pooling``, default grid4, the fit
+    default) vs a last-layer model of the same backbone, batch 1 and 32, on images never seen
+    before (so both compute; the backbone is built once, as in a serving process).
 
 Example:
     python benchmarks/bench_multilayer.py --parts accuracy --tasks fashion_mnist --backbones mobilenet_v2
-    python benchmarks/bench_multilayer.py --parts rss --rss-images 10000
+    python benchmarks/bench_multilayer.py --parts rss --rss-images 10000 --rss-C 1.0
+    python benchmarks/bench_multilayer.py --parts latency
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ VISION = ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficient
 VISION_TASKS = ("fashion_mnist", "digits", "font_digits")
 AUDIO_BACKBONE = "whisper_tiny_en_2s"
 FASHION_IDX = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+FASHION_DIR = FASHION_IDX.parent
 
 
 # --- (a) accuracy --------------------------------------------------------------------------------
@@ -160,50 +173,106 @@ def run_accuracy(args: argparse.Namespace, root: Path) -> None:
 # --- (b) peak RSS --------------------------------------------------------------------------------
 
 
+def _idx(name: str) -> np.ndarray:
+    with gzip.open(FASHION_DIR / name, "rb") as fh:
+        data = fh.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
 def fashion_images(n: int) -> np.ndarray:
     """The first ``n`` Fashion-MNIST training images (uint8, 28x28) from the Debian package's IDX file."""
-    with gzip.open(FASHION_IDX, "rb") as fh:
-        data = fh.read()
-    count = int.from_bytes(data[4:8], "big")
-    return np.frombuffer(data, np.uint8, offset=16).reshape(count, 28, 28)[:n]
+    return _idx(FASHION_IDX.name)[:n]
 
 
-def rss_child(mode: str, n: int, backbone: str, image_size: int, selection_rows: int, pooling: str = "mean") -> None:
-    """Runs in a fresh process: extract, then print peak RSS (MiB) as JSON."""
-    from graft.features.extract import embed_items
-    from graft.features.taps import extract_taps, available_taps, tap_features
+def fashion_dataset(n: int, held_out: int = 100) -> Any:
+    """The first ``n`` training images as the train split, ``held_out`` per class of the test file
+    as val and as many others as test (uint8 arrays, as a user's in-memory data would be)."""
+    from graft.data.dataset import Dataset
 
-    items = list(fashion_images(n))
+    train_x, train_y = fashion_images(n), _idx("train-labels-idx1-ubyte.gz")[:n]
+    test_x, test_y = _idx("t10k-images-idx3-ubyte.gz"), _idx("t10k-labels-idx1-ubyte.gz")
+    val_rows = np.concatenate([np.flatnonzero(test_y == c)[:held_out] for c in range(10)])
+    test_rows = np.concatenate([np.flatnonzero(test_y == c)[held_out: 2 * held_out] for c in range(10)])
+    items = list(train_x) + list(test_x[val_rows]) + list(test_x[test_rows])
+    labels = np.concatenate([train_y, test_y[val_rows], test_y[test_rows]]).astype(np.int64)
+    splits = ["train"] * n + ["val"] * len(val_rows) + ["test"] * len(test_rows)
+    return Dataset(items=items, labels=labels, classes=[f"class_{c}" for c in range(10)], modality="image",
+                   splits=np.array(splits, dtype=object))
+
+
+RSS_MODES = ("last", "all", "probe-last", "probe-all")
+
+
+def rss_child(mode: str, n: int, backbone: str, image_size: int, selection_rows: int, pooling: str = "mean",
+              C: float | None = None) -> None:
+    """Runs in a fresh process: extract (or probe), then print peak RSS (MiB) as JSON."""
     start = time.perf_counter()
+    info: dict[str, Any] = {}
     if mode == "last":
-        x = embed_items(items, backbone, image_size=image_size)
-        width = x.shape[1]
-    else:
+        from graft.features.extract import embed_items
+
+        x = embed_items(list(fashion_images(n)), backbone, image_size=image_size)
+        info["width"] = x.shape[1]
+    elif mode == "all":
+        from graft.features.taps import available_taps, combine_taps, extract_taps, tap_features
+
+        items = list(fashion_images(n))
         taps = available_taps(backbone, image_size=image_size)
         extract_taps(items, backbone, taps, image_size=image_size, pooling=pooling)
-        # the selection's input
-        sample = tap_features(items[:selection_rows], backbone, image_size=image_size, pooling=pooling)
-        width = sum(v.shape[1] for v in sample.values())
+        # the selection's input, read as graft.probe(layers="all") reads it: tap by tap from the
+        # cache into one float32 matrix of every column
+        sample = tap_features(items[:selection_rows], backbone, image_size=image_size, pooling=pooling,
+                              dtype=np.float16, lazy=True)
+        everything = {t: list(range(sample.width(t))) for t in sample}
+        info["width"] = combine_taps(sample, everything, "l2").shape[1]
+    else:
+        import graft
+        from graft.heads.multilayer import MultiLayerConfig
+
+        data = fashion_dataset(n)
+        if mode == "probe-last":
+            model = graft.probe(data, backbone, image_size=image_size)
+        else:
+            config = MultiLayerConfig(pooling=pooling, selection_rows=selection_rows, C=C)
+            model = graft.probe(data, backbone, image_size=image_size, config=config)
+            info["keep"] = model.config.head["keep"]
+        info["width"] = model.head.n_features
+        info["test_accuracy"] = model.lineage["metrics"]["test"]["accuracy"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"mode": mode, "n": n, "peak_rss_mib": peak, "seconds": time.perf_counter() - start, "width": width}))
+    print(json.dumps({"mode": mode, "n": n, "peak_rss_mib": peak, "seconds": time.perf_counter() - start, **info}))
 
 
 def run_rss(args: argparse.Namespace, root: Path) -> None:
     results = {}
-    for mode in ("last", "all"):
-        env = {**os.environ, "GRAFT_CACHE": str(root / f"rss-cache-{mode}")}
+    modes = RSS_MODES[:2] if args.rss_extraction_only else RSS_MODES
+    for mode in modes:
+        # a probe child reuses the cache its extraction child filled (that child measured extraction)
+        env = {**os.environ, "GRAFT_CACHE": str(root / f"rss-cache-{mode.removeprefix('probe-')}")}
         cmd = [sys.executable, __file__, "--rss-child", mode, "--rss-images", str(args.rss_images),
                "--image-size", str(args.image_size), "--rss-backbone", args.rss_backbone,
-               "--rss-pooling", args.rss_pooling]
+               "--rss-pooling", args.rss_pooling, "--selection-rows", str(args.selection_rows)]
+        if args.rss_C is not None:
+            cmd += ["--rss-C", str(args.rss_C)]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
         results[mode] = json.loads(out.strip().splitlines()[-1])
-    last, multi = results["last"], results["all"]
+        print(f"  ({mode}: {json.dumps(results[mode])})", flush=True)
     print(f"\npeak RSS, {args.rss_backbone} at {args.image_size} px, {args.rss_images} Fashion-MNIST training images, "
-          f"taps pooled by {args.rss_pooling}")
-    print(f"{'extraction':34s} {'peak RSS MiB':>12s} {'wall s':>8s} {'width':>6s}")
-    print(f"{'last layer (embed_items)':34s} {last['peak_rss_mib']:12.0f} {last['seconds']:8.0f} {last['width']:6d}")
-    print(f"{'every tap (+ selection sample)':34s} {multi['peak_rss_mib']:12.0f} {multi['seconds']:8.0f} {multi['width']:6d}")
-    print(f"ratio multi-layer / last-layer: {multi['peak_rss_mib'] / last['peak_rss_mib']:.2f}x (allowed <= 1.5x)", flush=True)
+          f"taps pooled by {args.rss_pooling}, selection sample {args.selection_rows} rows")
+    print(f"{'':44s} {'peak RSS MiB':>12s} {'wall s':>8s} {'width':>6s}")
+    labels = {"last": "last layer: embed_items", "all": "every tap (+ selection sample matrix)",
+              "probe-last": "graft.probe, last layer", "probe-all": "graft.probe, layers='all'"}
+    for mode in modes:
+        r = results[mode]
+        print(f"{labels[mode]:44s} {r['peak_rss_mib']:12.0f} {r['seconds']:8.0f} {r['width']:6d}")
+    ratio = results["all"]["peak_rss_mib"] / results["last"]["peak_rss_mib"]
+    print(f"extraction ratio multi-layer / last-layer: {ratio:.2f}x (allowed <= 1.5x)")
+    if not args.rss_extraction_only:
+        ratio = results["probe-all"]["peak_rss_mib"] / results["probe-last"]["peak_rss_mib"]
+        print(f"whole-probe ratio multi-layer / last-layer: {ratio:.2f}x (keep {results['probe-all']['keep']}, "
+              f"test accuracy {results['probe-all']['test_accuracy']:.3f} vs {results['probe-last']['test_accuracy']:.3f})",
+              flush=True)
 
 
 # --- (c) latency ---------------------------------------------------------------------------------
@@ -215,14 +284,17 @@ def run_latency(args: argparse.Namespace, root: Path) -> None:
     from graft.features.extract import embed_items
     from graft.features.store import FeatureStore
     from graft.features.taps import LazyBackbone, selected_features
+    from graft.heads.multilayer import MultiLayerConfig
 
     data = read(graft.make_dataset("fashion_mnist", root / "fashion_mnist", per_class=args.per_class))
     backbone = args.rss_backbone
     last = graft.probe(data, backbone, image_size=args.image_size)
-    multi = graft.probe(data, backbone, image_size=args.image_size, layers="all")
+    multi = graft.probe(data, backbone, image_size=args.image_size,
+                        config=MultiLayerConfig(pooling=args.latency_pooling))
     head = multi.config.head
     print(f"\nprediction latency, {backbone} at {args.image_size} px; multi-layer model: {multi.head.n_features} "
-          f"features from {len(head['taps'])} taps (deepest {head['taps'][-1]}), keep {head['keep']}, "
+          f"features from {len(head['taps'])} taps (deepest {head['taps'][-1]}), pooling {head['pooling']}, "
+          f"keep {head['keep']}, "
           f"tta {head['tta_views'] or '-'}")
     source = LazyBackbone(backbone, options={"image_size": args.image_size})
     built = source.get()  # built once, as a serving process keeps it
@@ -271,17 +343,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="whisper window")
     parser.add_argument("--rss-images", type=int, default=60000, help="(b): Fashion-MNIST training images to extract")
     parser.add_argument("--rss-backbone", default="mobilenet_v2", help="backbone of parts (b) and (c)")
-    parser.add_argument("--rss-pooling", choices=["mean", "grid2", "grid3", "grid4"], default="mean",
-                        help="(b): pooling of every tap (grid4 is what graft fit chose on Fashion-MNIST)")
+    parser.add_argument("--rss-pooling", choices=["mean", "grid2", "grid3", "grid4"], default="grid4",
+                        help="(b): pooling of every tap (grid4: graft fit's default)")
     parser.add_argument("--selection-rows", type=int, default=10000, help="(b): rows whose every tap is read back")
+    parser.add_argument("--rss-C", type=float, default=None,
+                        help="(b): fixed C of the whole multi-layer probe (default: the C search a user gets)")
+    parser.add_argument("--rss-extraction-only", action="store_true",
+                        help="(b): only the extraction figures, not the whole probes")
+    parser.add_argument("--latency-pooling", choices=["mean", "grid2", "grid3", "grid4"], default="grid4",
+                        help="(c): pooling of the multi-layer model's taps (grid4: graft fit's default)")
     parser.add_argument("--latency-calls", type=int, default=15)
     parser.add_argument("--cache", type=Path, default=None, help="feature cache to reuse (default: an empty temp one)")
-    parser.add_argument("--rss-child", choices=["last", "all"], help=argparse.SUPPRESS)
+    parser.add_argument("--rss-child", choices=list(RSS_MODES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.rss_child:
         rss_child(args.rss_child, args.rss_images, args.rss_backbone, args.image_size, args.selection_rows,
-                  args.rss_pooling)
+                  args.rss_pooling, args.rss_C)
         return
     import torch
 

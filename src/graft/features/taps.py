@@ -426,6 +426,10 @@ class StoredTaps(Mapping):
     def __len__(self) -> int:
         return len(self.keys)
 
+    def width(self, tap: str) -> int:
+        """Columns of one tap (reads one item's row, not the tap)."""
+        return int(self.store.gather(self.keys[tap], self.hashes[:1]).shape[1])
+
     @property
     def rows(self) -> int:
         """Rows of every tap (the items asked for)."""
@@ -543,7 +547,7 @@ def combine_taps(features: "Mapping[str, np.ndarray]", columns: dict[str, Sequen
         index = np.asarray(cols, dtype=np.int64)
         for start in range(0, len(values), _COMBINE_ROWS):
             block = normalise_tap(values[start: start + _COMBINE_ROWS], mode)
-            np.take(block, index, axis=1, out=out[start: start + len(block), offset: offset + len(index)])
+            np.take(block, index, axis=1, out=out[start: start + len(block), offset: offset + len(index)], mode="clip")
         offset += len(index)
         del values
     if out is None:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import numpy as np
 
@@ -157,7 +157,7 @@ class MultiLayerResult:
 
     def predict_proba(self, taps: dict[str, np.ndarray], views: dict[str, dict[str, np.ndarray]] | None = None) -> np.ndarray:
         """Class probabilities; with ``views`` (``{view: taps}``), averaged as the selection says."""
-        return self.head.predict_proba(_averaged(self.features, taps, views, self.selection.tta_views))
+        return _proba(self.head, _averaged(self.features, taps, views, self.selection.tta_views))
 
     def head_config(self) -> dict[str, Any]:
         """The ``head`` entry of a saved model's config.json."""
@@ -173,8 +173,10 @@ def _averaged(prepare: Any, taps: dict[str, np.ndarray], views: dict[str, dict[s
     if missing:
         raise UsageError(f"the model averages over view(s) {missing}; pass their features")
     for view in use:
-        x = x + prepare(views[view])
-    return x / (1 + len(use))
+        x += prepare(views[view])  # prepare returns a new array each time: adding in place is safe
+    if use:
+        x /= 1 + len(use)
+    return x
 
 
 def _tap_order(train: dict[str, np.ndarray], config: MultiLayerConfig) -> list[str]:
@@ -186,8 +188,20 @@ def _tap_order(train: dict[str, np.ndarray], config: MultiLayerConfig) -> list[s
     return taps
 
 
+#: Rows scored at a time by ``_proba``: ``LinearHead`` works in float64 with two temporaries of the
+#: input's size, i.e. 1000 val rows x 14,000 columns would take ~340 MB at once.
+_PROBA_ROWS = 256
+
+
+def _proba(head: LinearHead, x: np.ndarray) -> np.ndarray:
+    """``head.predict_proba(x)`` a block of rows at a time (rows are independent)."""
+    if len(x) <= _PROBA_ROWS:
+        return head.predict_proba(x)
+    return np.concatenate([head.predict_proba(x[i: i + _PROBA_ROWS]) for i in range(0, len(x), _PROBA_ROWS)])
+
+
 def _scores(head: LinearHead, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    proba = head.predict_proba(x)
+    proba = _proba(head, x)
     acc = float(np.mean(proba.argmax(1) == y))
     loss = float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))))
     return acc, loss
@@ -198,14 +212,16 @@ def _top_columns(relevance: np.ndarray, keep: float) -> np.ndarray:
     return np.sort(np.argsort(-relevance, kind="stable")[:k])
 
 
-def fit_multilayer(train: dict[str, np.ndarray], y_train: np.ndarray, val: dict[str, np.ndarray] | None,
+def fit_multilayer(train: Mapping[str, np.ndarray], y_train: np.ndarray, val: Mapping[str, np.ndarray] | None,
                    y_val: np.ndarray | None, n_classes: int, config: MultiLayerConfig | None = None, *,
-                   train_views: dict[str, dict[str, np.ndarray]] | None = None,
-                   val_views: dict[str, dict[str, np.ndarray]] | None = None) -> MultiLayerResult:
+                   train_views: dict[str, Mapping[str, np.ndarray]] | None = None,
+                   val_views: dict[str, Mapping[str, np.ndarray]] | None = None) -> MultiLayerResult:
     """Select columns of the taps and fit the head; C and the kept fraction are chosen on validation.
 
     Args:
-        train, val: ``{tap: (N, width)}`` per split (taps in input → output order).
+        train, val: ``{tap: (N, width)}`` per split (taps in input → output order), float16 or
+            float32; ``train`` may be a ``StoredTaps`` (``tap_features(lazy=True)``): it is read one
+            tap at a time into the single float32 matrix the fits share, and not kept.
         y_train, y_val: class indices.
         n_classes: number of classes.
         config: settings (``MultiLayerConfig()`` by default).
@@ -223,14 +239,24 @@ def fit_multilayer(train: dict[str, np.ndarray], y_train: np.ndarray, val: dict[
     if len(np.unique(y_train)) < 2:
         raise UsageError("the multi-layer probe needs at least 2 classes in the training split")
     taps = _tap_order(train, config)
-    widths = {t: train[t].shape[1] for t in taps}
+    widths = {t: _width(train, t) for t in taps}
     everything = {t: list(range(w)) for t, w in widths.items()}
     views = list(config.views)
     _require_views(views, train_views, "train_views")
-    prepare = lambda feats, cols=everything: combine_taps(feats, cols, config.normalisation)  # noqa: E731
-    x_train, y_rows = _with_views(prepare, train, y_train, views, train_views)
     has_val = val is not None and y_val is not None and len(y_val) > 0
-    x_val = prepare(val) if has_val else None
+    # One float32 matrix holds every prepared row the fits read: train (+ its views), then val (+ the
+    # val views the refit on train + val adds). The search fits on its train rows; the final refit
+    # reuses it in place (every column kept) or copies the kept columns out of it and frees it, so a
+    # 10,000 x 14,000 sample is never held twice outside a fit's own standardised copy.
+    train_blocks = [train] + [train_views[v] for v in views]  # type: ignore[index]
+    val_blocks = [val] if has_val else []
+    if has_val and config.refit_on_val and _has_views(views, val_views):
+        val_blocks += [val_views[v] for v in views]  # type: ignore[index]
+    n_train = sum(_rows(b) for b in train_blocks)
+    x_all = np.empty((n_train + sum(_rows(b) for b in val_blocks), sum(widths.values())), np.float32)
+    _fill_prepared(x_all, train_blocks + val_blocks, everything, config.normalisation)  # type: ignore[arg-type]
+    x_train, y_rows = x_all[:n_train], np.concatenate([y_train] * len(train_blocks))
+    x_val = x_all[n_train: n_train + _rows(val)] if has_val else None  # type: ignore[arg-type]
     probe = config.probe_config()
     grid = (config.C,) if config.C is not None else config.C_grid
     keeps = (config.keep,) if config.keep is not None else config.keep_grid
@@ -247,14 +273,15 @@ def fit_multilayer(train: dict[str, np.ndarray], y_train: np.ndarray, val: dict[
     if has_val:
         sel_prepare = lambda f: combine_taps(f, selection.columns, config.normalisation)  # noqa: E731
         x_val_sel = _averaged(sel_prepare, val, val_views, selection.tta_views)
-        val_metrics = classification_metrics(y_val, head.predict_proba(x_val_sel), n_classes)
+        val_metrics = classification_metrics(y_val, _proba(head, x_val_sel), n_classes)
         if config.refit_on_val:
-            val_x, val_y = _with_views(sel_prepare, val, np.asarray(y_val), views if _has_views(views, val_views) else [],
-                                       val_views)
-            head, n_iter = _fit_one(np.vstack([x_train[:, columns], val_x]), np.concatenate([y_rows, val_y]),
-                                    C, probe, n_classes)
+            y_all = np.concatenate([y_rows] + [np.asarray(y_val)] * len(val_blocks))
+            x = x_all if len(columns) == x_all.shape[1] else np.take(x_all, columns, axis=1, mode="clip")
+            del x_all, x_train, x_val  # only x is left for the refit, standardised in place
+            head, n_iter = _fit_one(x, y_all, C, probe, n_classes, overwrite_x=True)
+            del x
     log.info("multi-layer probe: keep=%s (%d of %d columns, %d taps), C=%s, tta=%s", keep, len(columns),
-             x_train.shape[1], len(selection.columns), C, selection.tta_views)
+             sum(widths.values()), len(selection.columns), C, selection.tta_views)
     return MultiLayerResult(head=head, selection=selection, C=float(C), keep=float(keep), val_metrics=val_metrics,
                             search=search, n_iter=n_iter)
 
@@ -272,9 +299,15 @@ def _search(x_train: np.ndarray, y_rows: np.ndarray, x_val: np.ndarray | None, y
     candidates: list[tuple] = []
 
     def consider(keep: float, columns: np.ndarray, C: float) -> LinearHead:
-        x = x_train if len(columns) == x_train.shape[1] else x_train[:, columns]
-        head, n_iter = _fit_one(x, y_rows, C, probe, n_classes)
-        acc, loss = _scores(head, x_val[:, columns], y_val) if y_val is not None else (0.0, 0.0)
+        subset = len(columns) < x_train.shape[1]
+        x = x_train[:, columns] if subset else x_train
+        # a column subset is a copy made for this fit: standardised in place, not copied again
+        head, n_iter = _fit_one(x, y_rows, C, probe, n_classes, overwrite_x=subset)
+        del x
+        if y_val is not None:  # every column: x_val itself, not a copy of it
+            acc, loss = _scores(head, x_val if not subset else x_val[:, columns], y_val)
+        else:
+            acc, loss = 0.0, 0.0
         search.append({"keep": keep, "C": C, "columns": int(len(columns)), "val_accuracy": acc, "val_log_loss": loss})
         candidates.append((acc, -loss, -keep, C, keep, columns, head, n_iter))
         return head
@@ -313,11 +346,37 @@ def _require_views(views: list[str], given: dict[str, dict[str, np.ndarray]] | N
                          "extract them with tap_features(..., view=NAME)")
 
 
-def _with_views(prepare: Any, feats: dict[str, np.ndarray], y: np.ndarray, views: list[str],
-                given: dict[str, dict[str, np.ndarray]] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of the original items, then of each view (same labels)."""
-    blocks = [prepare(feats)] + [prepare(given[v]) for v in views] if views else [prepare(feats)]
-    return np.vstack(blocks), np.concatenate([y] * len(blocks))
+def _width(feats: Mapping[str, np.ndarray], tap: str) -> int:
+    """Columns of one tap (a ``StoredTaps`` reads one row for it, not the tap)."""
+    width = getattr(feats, "width", None)
+    return int(width(tap)) if width is not None else int(feats[tap].shape[1])
+
+
+def _rows(feats: Mapping[str, np.ndarray]) -> int:
+    """Rows of a tap mapping (a ``StoredTaps`` knows without reading a tap)."""
+    rows = getattr(feats, "rows", None)
+    return int(rows) if rows is not None else len(next(iter(feats.values())))
+
+
+def _fill_prepared(out: np.ndarray, blocks: list[Mapping[str, np.ndarray]], columns: dict[str, list[int]],
+                   mode: str) -> np.ndarray:
+    """Prepared features (``combine_taps``) of each block of rows, one below the other, written
+    into ``out``: no block is ever copied into a stack, so the peak is ``out`` plus one tap."""
+    start = 0
+    for block in blocks:
+        rows = _rows(block)
+        combine_taps(block, columns, mode, out=out[start: start + rows])  # type: ignore[arg-type]
+        start += rows
+    return out
+
+
+def _with_views(columns: dict[str, list[int]], mode: str, feats: Mapping[str, np.ndarray], y: np.ndarray,
+                views: list[str], given: dict[str, Mapping[str, np.ndarray]] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Prepared rows of the original items, then of each view (same labels), in one array
+    allocated once."""
+    blocks = [feats] + [given[v] for v in views] if views else [feats]  # type: ignore[index]
+    out = np.empty((sum(_rows(b) for b in blocks), sum(len(c) for c in columns.values())), np.float32)
+    return _fill_prepared(out, blocks, columns, mode), np.concatenate([y] * len(blocks))
 
 
 def _selection(columns: np.ndarray, taps: list[str], widths: dict[str, int], config: MultiLayerConfig) -> TapSelection:
@@ -360,11 +419,24 @@ def refit_multilayer(result: MultiLayerResult, train: dict[str, np.ndarray], y_t
 
     config = config or MultiLayerConfig()
     selection = result.selection
-    prepare = lambda f: combine_taps(f, selection.columns, selection.normalisation)  # noqa: E731
     views = list(selection.train_views)
     _require_views(views, train_views, "train_views")
-    x, y = _with_views(prepare, train, np.asarray(y_train), views, train_views)
-    head, n_iter = _fit_one(x, y, result.C, config.probe_config(), n_classes)
+    x, y = _with_views(selection.columns, selection.normalisation, train, np.asarray(y_train), views, train_views)
+    head, n_iter = _fit_one(x, y, result.C, config.probe_config(), n_classes, overwrite_x=True)
+    return replace(result, head=head, n_iter=n_iter)
+
+
+def _refit_blocks(result: MultiLayerResult, blocks: list[Mapping[str, np.ndarray]], y: np.ndarray, n_classes: int,
+                  config: MultiLayerConfig) -> MultiLayerResult:
+    """``refit_multilayer`` on rows given as blocks of taps (e.g. train read from the cache tap by
+    tap, then val): one float32 matrix of the selected columns, filled block by block and
+    standardised in place, is all the fit holds."""
+    from dataclasses import replace
+
+    selection = result.selection
+    x = np.empty((sum(_rows(b) for b in blocks), selection.n_features), np.float32)
+    _fill_prepared(x, blocks, selection.columns, selection.normalisation)
+    head, n_iter = _fit_one(x, y, result.C, config.probe_config(), n_classes, overwrite_x=True)
     return replace(result, head=head, n_iter=n_iter)
 
 
@@ -385,7 +457,10 @@ def probe_dataset(ds: Any, backbone: Any, config: MultiLayerConfig | None = None
 
     Memory and compute stay bounded: every tap is extracted only for (at most
     ``config.selection_rows`` of) the training rows and for val; the rest of train and the test
-    split get only the selected taps. ``chosen``: a result already fitted on these train / val
+    split get only the selected taps. Taps stay float16 (as cached) until each is normalised into
+    the one float32 matrix a fit reads, and the rows of the full training split are read from the
+    cache one tap at a time (``tap_features(lazy=True)``), so no split's taps are ever held whole
+    in float32. ``chosen``: a result already fitted on these train / val
     splits with this config (``graft fit``'s search): its selection, C and validation metrics are
     kept and only the head is refitted (on train + val when ``config.refit_on_val``).
     """
@@ -400,33 +475,41 @@ def probe_dataset(ds: Any, backbone: Any, config: MultiLayerConfig | None = None
     for view in config.views:  # before the first extraction, not after the pass without views
         check_view(view, _modality(backbone))
 
-    def feats(items: list[Any], tap_list: list[str], view: str | None = None) -> dict[str, np.ndarray]:
+    def feats(items: list[Any], tap_list: list[str], view: str | None = None, lazy: bool = False) -> Any:
+        # float16, as cached: half the memory of float32; combine_taps normalises each tap into float32
         return tap_features(items, backbone, taps=tap_list, weights=weights, allow_download=allow_download, view=view,
                             progress=progress, pooling=config.pooling, max_tap_width=config.max_tap_width, store=store,
-                            batch_size=batch_size, **backbone_options)
+                            batch_size=batch_size, dtype=np.float16, lazy=lazy, **backbone_options)
 
-    def with_views(items: list[Any], tap_list: list[str], views: list[str]) -> tuple[dict, dict]:
-        return feats(items, tap_list), {v: feats(items, tap_list, v) for v in views}
+    def with_views(items: list[Any], tap_list: list[str], views: list[str], lazy: bool = False) -> tuple[Any, dict]:
+        return feats(items, tap_list, lazy=lazy), {v: feats(items, tap_list, v, lazy=lazy) for v in views}
 
     views = list(config.views)
 
     def refit(result: MultiLayerResult) -> MultiLayerResult:
-        """The head refitted on every training row (and val), reading only the selected taps."""
+        """The head refitted on every training row (and val), reading only the selected taps, one at a time."""
         selected = result.selection.taps
-        full, full_views = with_views(list(train.items), selected, views)
-        if len(val) and config.refit_on_val:
-            full = {t: np.vstack([full[t], va[t]]) for t in selected}
-            full_views = {v: {t: np.vstack([full_views[v][t], va_views[v][t]]) for t in selected} for v in views}
-        labels = np.concatenate([train.labels, val.labels]) if len(val) and config.refit_on_val else train.labels
-        return refit_multilayer(result, full, labels, len(ds.classes), config, train_views=full_views)
+        with_val = bool(len(val)) and config.refit_on_val
+        blocks: list[Any] = []
+        labels: list[np.ndarray] = []
+        for view in [None, *views]:  # rows as refit_multilayer orders them: train, val, then each view's
+            blocks.append(feats(list(train.items), selected, view, lazy=True))
+            labels.append(train.labels)
+            if with_val:
+                blocks.append(va if view is None else va_views[view])
+                labels.append(val.labels)
+        return _refit_blocks(result, blocks, np.concatenate(labels), len(ds.classes), config)
 
+    sample = _sample_rows(train.labels, config.selection_rows)
     if chosen is not None:
-        tr, tr_views = with_views(list(train.items), chosen.selection.taps, views)
+        # the sample's selected taps give the drift reference, as for a fresh fit
+        tr, tr_views = with_views([train.items[i] for i in sample], chosen.selection.taps, views, lazy=True)
         va, va_views = with_views(list(val.items), chosen.selection.taps, views) if len(val) else (None, None)
         result = refit(chosen)
     else:
-        sample = _sample_rows(train.labels, config.selection_rows)
-        tr, tr_views = with_views([train.items[i] for i in sample], taps, views)
+        # the sample's taps are read from the cache one at a time into the fit's one float32 matrix
+        # (10,000 rows of every grid4 tap of mobilenet_v2 are 280 MB as float16, 560 MB as float32)
+        tr, tr_views = with_views([train.items[i] for i in sample], taps, views, lazy=True)
         va, va_views = with_views(list(val.items), taps, views) if len(val) else (None, None)
         result = fit_multilayer(tr, train.labels[sample], va, val.labels if len(val) else None, len(ds.classes),
                                 config, train_views=tr_views, val_views=va_views)
@@ -437,9 +520,9 @@ def probe_dataset(ds: Any, backbone: Any, config: MultiLayerConfig | None = None
     if len(test):
         from graft.features.taps import cache_selected
 
-        te, te_views = with_views(list(test.items), selected, result.selection.tta_views)
+        te, te_views = with_views(list(test.items), selected, result.selection.tta_views, lazy=True)
         x_test = _averaged(result.features, te, te_views, result.selection.tta_views)
-        metrics["test"] = classification_metrics(test.labels, result.head.predict_proba(x_test), len(ds.classes))
+        metrics["test"] = classification_metrics(test.labels, _proba(result.head, x_test), len(ds.classes))
         # a later evaluate of the saved model on this test split then reads these instead of recomputing
         cache_selected(list(test.items), backbone, result.head_config(), x_test, weights=weights, store=store,
                        **backbone_options)

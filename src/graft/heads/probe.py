@@ -97,6 +97,8 @@ def _standardise(x: np.ndarray, copy: bool = True) -> tuple[np.ndarray, np.ndarr
     an upcast); with ``copy=False`` it is ``x`` itself, standardised in place (for a caller that
     built x for this fit only).
     """
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
     mean = np.empty(x.shape[1], dtype=x.dtype)
     scale = np.empty(x.shape[1], dtype=x.dtype)
     for start in range(0, x.shape[1], _STANDARDISE_COLUMNS):
@@ -205,6 +207,7 @@ def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None
     C, head, n_iter = best[0], best[1], best[4]
     val_metrics = classification_metrics(y_val, head.predict_proba(x_val), n_classes) if has_val else {}
     if has_val and config.refit_on_val:
-        head, n_iter = _fit_one(np.vstack([x_train, x_val]), np.concatenate([y_train, y_val]), C, config, n_classes)
+        head, n_iter = _fit_one(np.vstack([x_train, x_val]), np.concatenate([y_train, y_val]), C, config, n_classes,
+                                overwrite_x=True)
     log.info("probe: C=%s chosen on validation (%s)", C, search)
     return ProbeResult(head=head, C=C, search=search, val_metrics=val_metrics, n_iter=n_iter)
