@@ -251,3 +251,74 @@ def test_a_chosen_fit_is_only_refitted_and_gives_the_model_a_fresh_probe_gives(t
     np.testing.assert_allclose(built.result.head.weight, fresh.result.head.weight, atol=1e-6)
     assert built.metrics["test"]["accuracy"] == fresh.metrics["test"]["accuracy"]
     assert not np.allclose(built.result.head.weight[:, :3], search.head.weight[:, :3])  # refitted on train + val
+
+
+def test_the_search_holds_one_matrix_of_the_taps_and_one_standardised_copy():
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    taps = {t: rng.normal(size=(1200, 250)).astype(np.float16) for t in "abcdefgh"}
+    y = (taps["a"][:, 0] > 0).astype(int)
+    train, val = {t: v[:1000] for t, v in taps.items()}, {t: v[1000:] for t, v in taps.items()}
+    config = MultiLayerConfig(C_grid=(1.0,), keep_grid=(0.5, 1.0), max_iter=5, try_last_block=False)
+    fit_multilayer(train, y[:1000], val, y[1000:], 2, config)  # imports and caches outside the measurement
+    tracemalloc.start()
+    try:
+        fit_multilayer(train, y[:1000], val, y[1000:], 2, config)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    x_train = 1000 * 8 * 250 * 4  # bytes of the prepared float32 training matrix
+    # train + val rows once, one standardised copy for a fit, a little for scikit-learn; before:
+    # float32 copies of every tap, stacked parts, a vstack and standardisation temporaries (5.3x)
+    assert peak < 3.0 * x_train
+
+
+def test_a_mapping_that_reads_taps_on_access_fits_like_a_dict():
+    class OnAccess(dict):
+        """Counts reads; has ``rows`` / ``width`` like graft.features.taps.StoredTaps."""
+
+        reads: list[str] = []
+
+        def __getitem__(self, tap):
+            self.reads.append(tap)
+            return dict.__getitem__(self, tap)
+
+        @property
+        def rows(self):
+            return len(next(iter(self.values())))
+
+        def width(self, tap):
+            return dict.__getitem__(self, tap).shape[1]
+
+    taps, y = _taps(160)
+    train, val = {t: v[:120] for t, v in taps.items()}, {t: v[120:] for t, v in taps.items()}
+    config = MultiLayerConfig(C_grid=(1.0,), keep_grid=(0.25, 1.0))
+    plain = fit_multilayer(train, y[:120], val, y[120:], 3, config)
+    lazy = OnAccess(train)
+    mapped = fit_multilayer(lazy, y[:120], val, y[120:], 3, config)
+    assert sorted(lazy.reads) == sorted(train)  # each tap read once, into the one matrix
+    assert mapped.selection.columns == plain.selection.columns
+    np.testing.assert_allclose(mapped.head.weight, plain.head.weight)
+
+
+def test_the_refit_on_every_training_row_reads_the_taps_from_the_cache_one_at_a_time(tiny_images: Path, monkeypatch):
+    from graft.features import taps as taps_module
+    from graft.features.taps import StoredTaps
+    from graft.heads import multilayer
+
+    given = []
+    original = taps_module.combine_taps
+
+    def spy(features, columns, mode, out=None):
+        given.append((type(features), len(next(iter(features.values()))) if features else 0))
+        return original(features, columns, mode, out=out)
+
+    monkeypatch.setattr(multilayer, "combine_taps", spy)
+    model = graft.probe(tiny_images, "test_cnn", config=MultiLayerConfig(C_grid=(1.0,), keep_grid=(0.5,),
+                                                                          selection_rows=10))
+    n_train = int((graft.data.read(tiny_images).splits == "train").sum())
+    assert n_train > 10  # the sample chose the columns; the head was refitted on every training row
+    assert (StoredTaps, n_train) in given  # ... read from the cache, not held as a dict of every tap
+    assert not any(kind is dict and rows == n_train for kind, rows in given)
+    assert model.head.n_features > 0

@@ -162,3 +162,48 @@ def test_fold_accuracies_of_wide_features_match_fitting_each_fold_on_every_colum
     direct = probe_module.fold_accuracies(x, y, 0.1, config, n_classes, folds)
     assert 0.5 < np.mean(direct) < 1.0  # neither trivial nor hopeless, so a broken mapping would show
     np.testing.assert_allclose(wide, direct, atol=2.5 / len(folds[0][1]))
+
+
+def _traced_peak(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_standardisation_makes_one_copy_or_none_and_keeps_float32():
+    from graft.heads.probe import _standardise
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(1500, 2000)) * rng.random(2000) + 3).astype(np.float32)
+    expected = (x - x.mean(axis=0)) / x.std(axis=0)
+    (z, mean, scale), peak = _traced_peak(lambda: _standardise(x))
+    assert z.dtype == np.float32 and z is not x
+    np.testing.assert_array_equal(z, expected)  # the same bits as the plain formula
+    assert peak < 1.3 * x.nbytes  # z only: the plain formula's temporaries took twice x
+    y = x.copy()
+    (w, _, _), peak = _traced_peak(lambda: _standardise(y, copy=False))
+    assert w is y and peak < 0.3 * x.nbytes
+    np.testing.assert_array_equal(w, expected)
+
+
+def test_a_fit_on_a_matrix_it_may_overwrite_gives_the_same_head(monkeypatch):
+    from graft.heads import probe
+
+    x, y = blobs(40, 3, d=30)
+    x = x.astype(np.float32)
+    seen = []
+    original = probe._logistic
+    monkeypatch.setattr(probe, "_logistic", lambda columns, *a, **k: seen.append(columns.dtype) or original(columns, *a, **k))
+    config = ProbeConfig()
+    kept, _ = probe._fit_one(x, y, 1.0, config, 3)
+    scratch = x.copy()
+    overwritten, _ = probe._fit_one(scratch, y, 1.0, config, 3, overwrite_x=True)
+    np.testing.assert_array_equal(kept.weight, overwritten.weight)
+    np.testing.assert_array_equal(kept.mean, overwritten.mean)
+    assert not np.array_equal(scratch, x)  # standardised in place, as asked
+    assert seen == [np.float32, np.float32]  # scikit-learn gets float32, not a float64 copy
