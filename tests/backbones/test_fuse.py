@@ -43,12 +43,21 @@ def test_a_fold_that_changes_the_features_is_refused(monkeypatch):
     assert fuse.fold_batchnorm(backbone) is backbone
 
 
+@pytest.mark.weights
 def test_shared_backbones_are_built_once_and_folded():
     clear_shared_backbones()
-    first = shared_backbone("mobilenet_v2", weights="random", image_size=32)
-    assert shared_backbone("mobilenet_v2", weights="random", image_size=32) is first
-    assert shared_backbone("mobilenet_v2", weights="random", image_size=48) is not first  # other options: other key
+    first = shared_backbone("mobilenet_v2", image_size=32)
+    assert shared_backbone("mobilenet_v2", image_size=32) is first
+    assert shared_backbone("mobilenet_v2", image_size=48) is not first  # other options: other key
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in first.modules())
-    fresh = create_backbone("mobilenet_v2", weights="random", image_size=32)  # what trainers get
+    fresh = create_backbone("mobilenet_v2", image_size=32)  # what trainers get
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in fresh.modules()) and fresh is not first
     clear_shared_backbones()
+
+
+def test_random_weights_are_a_new_draw_each_time_never_shared():
+    torch.manual_seed(0)
+    a = shared_backbone("mobilenet_v2", weights="random", image_size=32)
+    torch.manual_seed(1)
+    b = shared_backbone("mobilenet_v2", weights="random", image_size=32)
+    assert a is not b and not torch.equal(next(a.parameters()), next(b.parameters()))

@@ -157,12 +157,14 @@ def shared_backbone(name: str, weights: str | Path | None = None, allow_download
     builds each backbone once instead of once per extraction. Callers that train, move parameters
     or register lasting hooks use ``create_backbone`` (a fresh copy) instead. Image networks come
     with batch norm folded into their convolutions (``graft.backbones.fuse``)."""
+    from graft.backbones.fuse import fold_batchnorm
+
+    if str(weights) == "random":  # a random draw each time, as create_backbone gives: never shared
+        return fold_batchnorm(create_backbone(name, weights, allow_download, **kwargs))
     key = backbone_key(name, weights, **kwargs)
     if key in _SHARED:
         _SHARED.move_to_end(key)
         return _SHARED[key].eval()
-    from graft.backbones.fuse import fold_batchnorm
-
     backbone = fold_batchnorm(create_backbone(name, weights, allow_download, **kwargs))
     _SHARED[key] = backbone
     while len(_SHARED) > SHARED_BACKBONES:
