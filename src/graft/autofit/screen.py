@@ -101,8 +101,8 @@ def screen(ctx: Context, backbones: list[str], size: int | None, *, movable: boo
             result.skipped.append({"backbone": backbone, "why": why})
             ctx.notify({"event": "stage", "message": f"not screening {backbone}: {why}"})
             continue
-        ctx.notify({"event": "stage", "message": f"screening {backbone}: {FOLDS}-fold cross-validation x {REPEATS} of the "
-                                                 f"multi-layer probe, pooling {', '.join(tried)}"})
+        ctx.notify({"event": "stage", "message": f"screening {backbone}: {FOLDS}-fold cross-validation x {REPEATS} "
+                                                 f"of the multi-layer probe, pooling {', '.join(tried)}"})
         # with the mean too (same forward pass): the last-layer probe reads it if this backbone wins
         feats = ctx.tap_features_by_pooling(backbone, size, tuple(dict.fromkeys(tried + ("mean",))),
                                             splits=("train", "val"))
