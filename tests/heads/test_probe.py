@@ -198,7 +198,8 @@ def test_a_fit_on_a_matrix_it_may_overwrite_gives_the_same_head(monkeypatch):
     x = x.astype(np.float32)
     seen = []
     original = probe._logistic
-    monkeypatch.setattr(probe, "_logistic", lambda columns, *a, **k: seen.append(columns.dtype) or original(columns, *a, **k))
+    monkeypatch.setattr(probe, "_logistic",
+                        lambda columns, *a, **k: seen.append(columns.dtype) or original(columns, *a, **k))
     config = ProbeConfig()
     kept, _ = probe._fit_one(x, y, 1.0, config, 3)
     scratch = x.copy()
