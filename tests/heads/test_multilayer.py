@@ -322,3 +322,24 @@ def test_the_refit_on_every_training_row_reads_the_taps_from_the_cache_one_at_a_
     assert (StoredTaps, n_train) in given  # ... read from the cache, not held as a dict of every tap
     assert not any(kind is dict and rows == n_train for kind, rows in given)
     assert model.head.n_features > 0
+
+
+def test_the_every_column_fit_is_prepared_once_across_calls_and_Cs(monkeypatch):
+    """``graft fit``'s trials fit the same taps at other C values: the wide every-column fit's
+    preparation is made once (for the C grid and for later calls given the same dict)."""
+    from graft.heads import probe
+
+    train, y = _taps(40, seed=1)
+    val, y_val = _taps(20, seed=2)
+    wide = {t: np.hstack([v] * 4) for t, v in train.items()}  # 152 columns over 40 rows: fits in the row space
+    wide_val = {t: np.hstack([v] * 4) for t, v in val.items()}
+    calls = []
+    original = probe.prepare_row_space
+    monkeypatch.setattr(probe, "prepare_row_space", lambda x: calls.append(x.shape) or original(x))
+    shared: dict = {}
+    config = MultiLayerConfig(C_grid=(0.1, 1.0), keep_grid=(1.0,), try_last_block=False)
+    first = fit_multilayer(wide, y, wide_val, y_val, 3, config, prepared=shared)
+    second = fit_multilayer(wide, y, wide_val, y_val, 3, MultiLayerConfig(C=10.0, keep=1.0), prepared=shared)
+    assert calls == [(40, 152)] and shared["all"] is not None
+    unprepared = fit_multilayer(wide, y, wide_val, y_val, 3, MultiLayerConfig(C=10.0, keep=1.0))
+    assert second.val_metrics["accuracy"] == unprepared.val_metrics["accuracy"]

@@ -208,3 +208,28 @@ def test_a_fit_on_a_matrix_it_may_overwrite_gives_the_same_head(monkeypatch):
     np.testing.assert_array_equal(kept.mean, overwritten.mean)
     assert not np.array_equal(scratch, x)  # standardised in place, as asked
     assert seen == [np.float32, np.float32]  # scikit-learn gets float32, not a float64 copy
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_prepared_wide_matrix_fits_the_same_head_at_any_C(n_classes):
+    """``prepare_row_space`` once, then fits at several C: each head equals the unprepared fit's,
+    constant columns included (their weight stays 0), and x is left as it was."""
+    from graft.heads.probe import _fit_one, prepare_row_space
+
+    rng = np.random.default_rng(7)
+    n, d = 50, 240
+    y = rng.integers(0, n_classes, size=n)
+    x = (rng.normal(size=(n_classes, d))[y] * 0.5 + rng.normal(size=(n, d))).astype(np.float32)
+    x[:, 5] = 3.0  # a constant column
+    before = x.copy()
+    prepared = prepare_row_space(x)
+    assert prepared is not None and prepared.dead[5] and prepared.dead.sum() == 1
+    config = ProbeConfig(max_iter=3000)
+    for C in (0.01, 1.0):
+        reused, _ = _fit_one(x, y, C, config, n_classes, prepared=prepared)
+        fresh, _ = _fit_one(x, y, C, config, n_classes)
+        np.testing.assert_allclose(reused.weight, fresh.weight, atol=1e-4 * np.abs(fresh.weight).max())
+        np.testing.assert_allclose(reused.bias, fresh.bias, atol=1e-4)
+        assert np.all(reused.weight[:, 5] == 0.0)
+    np.testing.assert_array_equal(x, before)
+    assert prepare_row_space(x[:, :80]) is None  # not wide: nothing to prepare

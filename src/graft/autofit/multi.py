@@ -68,12 +68,13 @@ class MultiLayerArm(Arm):
         fit_start = time.perf_counter()
 
         fits: dict[tuple[float, float], Any] = {}
+        prepared: dict[str, Any] = {}  # every trial fits these same features: prepare the wide fit once
 
         def fit(C: float, keep: float) -> Any:
             if (C, keep) not in fits:  # the best trial's fit is the arm's result: not fitted twice
                 fits[C, keep] = fit_multilayer(feats["train"], y_train, feats["val"], y_val, ctx.n_classes,
-                                               self.config(ctx, C, keep),
-                                               train_views=views["train"] or None, val_views=views["val"] or None)
+                                               self.config(ctx, C, keep), train_views=views["train"] or None,
+                                               val_views=views["val"] or None, prepared=prepared)
             return fits[C, keep]
 
         def objective(trial: Any) -> float:

@@ -54,6 +54,9 @@ from graft.heads.probe import ProbeConfig, _fit_one
 log = logging.getLogger(__name__)
 
 SOURCE_LOGITS = "source_logits"
+#: Up to this many training rows the every-column fits of a search share one preparation
+#: (two N x N float64 matrices: 64 MB at 2,000 rows); larger ones prepare each fit anew.
+PREPARED_ROWS = 2000
 
 
 @dataclass
@@ -215,7 +218,8 @@ def _top_columns(relevance: np.ndarray, keep: float) -> np.ndarray:
 def fit_multilayer(train: Mapping[str, np.ndarray], y_train: np.ndarray, val: Mapping[str, np.ndarray] | None,
                    y_val: np.ndarray | None, n_classes: int, config: MultiLayerConfig | None = None, *,
                    train_views: dict[str, Mapping[str, np.ndarray]] | None = None,
-                   val_views: dict[str, Mapping[str, np.ndarray]] | None = None) -> MultiLayerResult:
+                   val_views: dict[str, Mapping[str, np.ndarray]] | None = None,
+                   prepared: dict[str, Any] | None = None) -> MultiLayerResult:
     """Select columns of the taps and fit the head; C and the kept fraction are chosen on validation.
 
     Args:
@@ -228,6 +232,9 @@ def fit_multilayer(train: Mapping[str, np.ndarray], y_train: np.ndarray, val: Ma
         train_views, val_views: ``{view: {tap: array}}`` for the views in ``config.views``, rows
             aligned with ``train`` / ``val``. Training views become extra rows; validation views
             decide test-time averaging.
+        prepared: a dict kept by a caller that fits the same training features several times
+            (``graft fit``'s trials at other C and kept fractions): the every-column fit's
+            preparation (``graft.heads.probe.prepare_row_space``) is made once and stored there.
 
     Returns:
         the head over the selected columns, the selection, and the search.
@@ -262,7 +269,7 @@ def fit_multilayer(train: Mapping[str, np.ndarray], y_train: np.ndarray, val: Ma
     keeps = (config.keep,) if config.keep is not None else config.keep_grid
     last_block = _last_block_columns(taps, widths) if config.try_last_block and config.keep is None and has_val else None
     candidates, search = _search(x_train, y_rows, x_val, y_val if has_val else None, grid, keeps, probe, n_classes,
-                                 last_block)
+                                 last_block, {} if prepared is None else prepared)
     allowed = [c for c in candidates if c[4] in keeps or c[5] is last_block] or candidates
     # without validation there is nothing to choose on: the largest kept fraction, first C
     best = max(allowed, key=lambda c: c[:3]) if has_val else max(allowed, key=lambda c: c[4])
@@ -288,21 +295,29 @@ def fit_multilayer(train: Mapping[str, np.ndarray], y_train: np.ndarray, val: Ma
 
 def _search(x_train: np.ndarray, y_rows: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
             grid: tuple[float, ...], keeps: tuple[float, ...], probe: ProbeConfig, n_classes: int,
-            last_block: np.ndarray | None = None) -> tuple[list[tuple], list[dict[str, float]]]:
+            last_block: np.ndarray | None = None,
+            prepared: dict[str, Any] | None = None) -> tuple[list[tuple], list[dict[str, float]]]:
     """Fit every column at each C; rank columns by the best full fit's weight norms over the
     classes (the group norm Head2Toe's group lasso shrinks); fit the top fractions at each C; and,
-    given ``last_block``'s columns, the last block alone at each C.
+    given ``last_block``'s columns, the last block alone at each C. The every-column fits share one
+    preparation (``prepared["all"]``, made on first use) when the matrix is wide and small enough.
 
     Returns candidates ``(acc, -loss, -keep, C, keep, columns, head, n_iter)`` and the search rows.
     """
+    from graft.heads.probe import prepare_row_space
+
     search: list[dict[str, float]] = []
     candidates: list[tuple] = []
+    prepared = {} if prepared is None else prepared
 
     def consider(keep: float, columns: np.ndarray, C: float) -> LinearHead:
         subset = len(columns) < x_train.shape[1]
         x = x_train[:, columns] if subset else x_train
+        if not subset and "all" not in prepared:  # its coordinates are N x N: kept for small N only
+            prepared["all"] = prepare_row_space(x) if len(x) <= PREPARED_ROWS else None
         # a column subset is a copy made for this fit: standardised in place, not copied again
-        head, n_iter = _fit_one(x, y_rows, C, probe, n_classes, overwrite_x=subset)
+        head, n_iter = _fit_one(x, y_rows, C, probe, n_classes, overwrite_x=subset,
+                                prepared=None if subset else prepared["all"])
         del x
         if y_val is not None:  # every column: x_val itself, not a copy of it
             acc, loss = _scores(head, x_val if not subset else x_val[:, columns], y_val)

@@ -129,20 +129,58 @@ def _logistic(columns: np.ndarray, y: np.ndarray, C: float, config: ProbeConfig,
     return clf
 
 
+@dataclass
+class RowSpaceFit:
+    """A wide training matrix prepared once for fits at several C (``prepare_row_space``): its
+    standardisation, the columns it left out, and its rows' coordinates in their span."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    dead: np.ndarray
+    coordinates: np.ndarray
+    back: np.ndarray
+
+
+def prepare_row_space(x: np.ndarray) -> RowSpaceFit | None:
+    """What every fit on ``x`` at another C shares, when x is wide enough to fit in its rows' span
+    (None otherwise): the standardisation, the Gram matrix's eigendecomposition — most of a wide
+    fit's time. ``_fit_one(x, ..., prepared=...)`` then only runs the optimiser. x is not changed."""
+    if x.shape[1] <= ROW_SPACE_RATIO * x.shape[0]:
+        return None
+    z, mean, scale = _standardise(x)
+    dead = ~z.any(axis=0)
+    coordinates, back = _row_space(z @ z.T)
+    return RowSpaceFit(mean, scale, dead, coordinates, back)
+
+
 def _fit_one(x: np.ndarray, y: np.ndarray, C: float, config: ProbeConfig, n_classes: int,
-             sample_weight: np.ndarray | None = None, overwrite_x: bool = False) -> tuple[LinearHead, int]:
+             sample_weight: np.ndarray | None = None, overwrite_x: bool = False,
+             prepared: RowSpaceFit | None = None) -> tuple[LinearHead, int]:
     """One L2 logistic fit on standardised ``x``. ``overwrite_x``: x was built for this fit only and
-    is standardised in place (no second copy of a large matrix); its values are lost."""
+    is standardised in place (no second copy of a large matrix); its values are lost. ``prepared``:
+    ``prepare_row_space(x)``, made once for fits at several C."""
+    if prepared is not None:
+        clf = _logistic(prepared.coordinates, y, C, config, sample_weight)
+        rows = clf.coef_ @ prepared.back.T  # weights over the training rows; z = (x - mean) / scale
+        coef = (rows @ x - rows.sum(axis=1, keepdims=True) * prepared.mean) / prepared.scale
+        coef[:, prepared.dead] = 0.0
+        return _head(clf, coef, prepared.mean, prepared.scale, n_classes)
     z, mean, scale = _standardise(x, copy=not overwrite_x)
     columns, back = z, None
     if z.shape[1] > ROW_SPACE_RATIO * z.shape[0]:
         columns, back = _row_space(z @ z.T)
     clf = _logistic(columns, y, C, config, sample_weight)
-    weight = np.zeros((n_classes, x.shape[1]))
-    bias = np.full(n_classes, -1e4)  # a class absent from training is never predicted
-    coef, intercept = clf.coef_, clf.intercept_
+    coef = clf.coef_
     if back is not None:  # from the row-space coordinates back to one weight per feature column
         coef = (coef @ back.T) @ z
+    return _head(clf, coef, mean, scale, n_classes)
+
+
+def _head(clf: Any, coef: np.ndarray, mean: np.ndarray, scale: np.ndarray, n_classes: int) -> tuple[LinearHead, int]:
+    """The LinearHead of a fitted LogisticRegression whose weights per feature column are ``coef``."""
+    weight = np.zeros((n_classes, len(mean)))
+    bias = np.full(n_classes, -1e4)  # a class absent from training is never predicted
+    intercept = clf.intercept_
     if len(clf.classes_) == 2:  # sklearn stores one row for binary problems
         coef, intercept = np.vstack([-coef[0] / 2, coef[0] / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
     weight[clf.classes_] = coef
