@@ -338,7 +338,7 @@ def test_the_every_column_fit_is_prepared_once_across_calls_and_Cs(monkeypatch):
     monkeypatch.setattr(probe, "prepare_row_space", lambda x: calls.append(x.shape) or original(x))
     shared: dict = {}
     config = MultiLayerConfig(C_grid=(0.1, 1.0), keep_grid=(1.0,), try_last_block=False)
-    first = fit_multilayer(wide, y, wide_val, y_val, 3, config, prepared=shared)
+    fit_multilayer(wide, y, wide_val, y_val, 3, config, prepared=shared)  # two Cs: one preparation
     second = fit_multilayer(wide, y, wide_val, y_val, 3, MultiLayerConfig(C=10.0, keep=1.0), prepared=shared)
     assert calls == [(40, 152)] and shared["all"] is not None
     unprepared = fit_multilayer(wide, y, wide_val, y_val, 3, MultiLayerConfig(C=10.0, keep=1.0))
