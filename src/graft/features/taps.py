@@ -266,11 +266,12 @@ def _iterate_taps(backbone: "Backbone", items: Sequence[Any], taps: Sequence[str
     """``iterate_taps`` for several poolings at once: ``{pooling: {tap: array}}`` per batch."""
     import torch
 
-    from graft.features.extract import _progress, iterate_batches
+    from graft.features.extract import _progress, cpu_batch_size, iterate_batches
 
     device = torch.device(device or "cpu")
     backbone.eval().to(device)
     bar = _progress(len(items), progress, f"multi-layer features with {backbone.spec.name}")
+    batch_size = cpu_batch_size(backbone, batch_size, device)
     for batch in iterate_batches(backbone, items, batch_size, num_workers, view):
         # inference mode only around the computation, never across a yield: a consumer that
         # interleaves several of these generators (zip over views) would otherwise leave it on
