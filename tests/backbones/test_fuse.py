@@ -41,6 +41,20 @@ def test_a_fold_that_changes_the_features_is_refused(monkeypatch):
     backbone = _with_statistics(create_backbone("mobilenet_v2", weights="random", image_size=32))
     monkeypatch.setattr(fuse, "TOLERANCE", -1.0)  # any difference at all counts as a wrong fold
     assert fuse.fold_batchnorm(backbone) is backbone
+    assert fuse.fold_batchnorm(backbone, in_place=True) is None  # the folded original is not handed out
+    shared = shared_backbone("mobilenet_v2", weights="random", image_size=32)  # rebuilt unfolded instead
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in shared.modules())
+
+
+def test_folding_in_place_gives_the_same_features_without_a_copy():
+    backbone = _with_statistics(create_backbone("mobilenet_v2", weights="random", image_size=32))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        expected = backbone.eval().forward_features(x)
+    assert fuse.fold_batchnorm(backbone, in_place=True) is backbone
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in backbone.modules())
+    with torch.inference_mode():
+        torch.testing.assert_close(backbone.forward_features(x), expected, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.weights

@@ -70,27 +70,33 @@ def _fold(module: nn.Module) -> int:
     return folded
 
 
-def fold_batchnorm(backbone: "Backbone", probe: torch.Tensor | None = None) -> "Backbone":
+def fold_batchnorm(backbone: "Backbone", probe: torch.Tensor | None = None,
+                   in_place: bool = False) -> "Backbone | None":
     """An eval-only copy of an image backbone with every Conv2d → BatchNorm2d pair folded, checked
     on ``probe`` (a random batch at the backbone's input size when None); the backbone itself when
-    there is nothing to fold, it is not an image network, or the check fails."""
+    there is nothing to fold, it is not an image network, or the check fails.
+
+    ``in_place`` folds the backbone itself (no copy of its weights, for a caller that owns it);
+    then a failed check returns None, since the backbone is no longer the original.
+    """
     if getattr(backbone.spec, "modality", None) != "image":
-        return backbone
-    folded = copy.deepcopy(backbone).eval()
-    count = _fold(folded)
-    if not count:
         return backbone
     size = int(backbone.spec.input.image_size or 224)
     if probe is None:
         probe = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected = backbone.eval().forward_features(probe)
-        got = folded.forward_features(probe)
+    folded = backbone if in_place else copy.deepcopy(backbone).eval()
+    if not _fold(folded):
+        return backbone
+    with torch.inference_mode():
+        got = folded.eval().forward_features(probe)
     error = float((expected - got).abs().max())
     if not error <= TOLERANCE * max(float(expected.abs().max()), 1.0):
         log.warning("%s: folding batch norm changed the features by %.2g; using the network unfolded",
                     backbone.spec.name, error)
-        return backbone
+        return None if in_place else backbone
     for parameter in folded.parameters():
         parameter.requires_grad_(False)
     return folded
+

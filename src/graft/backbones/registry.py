@@ -159,13 +159,17 @@ def shared_backbone(name: str, weights: str | Path | None = None, allow_download
     with batch norm folded into their convolutions (``graft.backbones.fuse``)."""
     from graft.backbones.fuse import fold_batchnorm
 
+    def build() -> "Backbone":  # folded in place (this copy is ours); unfolded if the check fails
+        folded = fold_batchnorm(create_backbone(name, weights, allow_download, **kwargs), in_place=True)
+        return folded if folded is not None else create_backbone(name, weights, allow_download, **kwargs)
+
     if str(weights) == "random":  # a random draw each time, as create_backbone gives: never shared
-        return fold_batchnorm(create_backbone(name, weights, allow_download, **kwargs))
+        return build()
     key = backbone_key(name, weights, **kwargs)
     if key in _SHARED:
         _SHARED.move_to_end(key)
         return _SHARED[key].eval()
-    backbone = fold_batchnorm(create_backbone(name, weights, allow_download, **kwargs))
+    backbone = build()
     _SHARED[key] = backbone
     while len(_SHARED) > SHARED_BACKBONES:
         _SHARED.popitem(last=False)
