@@ -75,3 +75,13 @@ def test_random_weights_are_a_new_draw_each_time_never_shared():
     torch.manual_seed(1)
     b = shared_backbone("mobilenet_v2", weights="random", image_size=32)
     assert a is not b and not torch.equal(next(a.parameters()), next(b.parameters()))
+
+
+def test_a_network_that_takes_no_image_tensor_is_left_as_it_is():
+    """A custom image backbone whose input is not a tensor (a frozen engine reading paths) is not folded."""
+    from torch import nn
+
+    backbone = create_backbone("mobilenet_v2", weights="random", image_size=32)
+    backbone.forward_features = lambda batch: (_ for _ in ()).throw(TypeError("expects file paths"))
+    assert fuse.fold_batchnorm(backbone) is backbone and fuse.fold_batchnorm(backbone, in_place=True) is backbone
+    assert any(isinstance(m, nn.BatchNorm2d) for m in backbone.modules())

@@ -79,13 +79,18 @@ def fold_batchnorm(backbone: "Backbone", probe: torch.Tensor | None = None,
     ``in_place`` folds the backbone itself (no copy of its weights, for a caller that owns it);
     then a failed check returns None, since the backbone is no longer the original.
     """
-    if getattr(backbone.spec, "modality", None) != "image":
-        return backbone
+    if getattr(backbone.spec, "modality", None) != "image" or not any(
+            isinstance(m, nn.BatchNorm2d) for m in backbone.modules()):
+        return backbone  # not an image network, or one without batch norm (a frozen engine)
     size = int(backbone.spec.input.image_size or 224)
     if probe is None:
         probe = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
-        expected = backbone.eval().forward_features(probe)
+    try:
+        with torch.inference_mode():
+            expected = backbone.eval().forward_features(probe)
+    except Exception as exc:  # noqa: BLE001 - a network whose input is not an image tensor: left as it is
+        log.info("%s: not folding batch norm (the check batch did not run: %s)", backbone.spec.name, exc)
+        return backbone
     folded = backbone if in_place else copy.deepcopy(backbone).eval()
     if not _fold(folded):
         return backbone
