@@ -3,7 +3,6 @@ lazy mapping reads taps from the cache one at a time (60,000 rows of every grid4
 
 from __future__ import annotations
 
-import tracemalloc
 from collections.abc import Mapping
 
 import numpy as np
@@ -11,15 +10,7 @@ import numpy as np
 from graft.backbones import create_backbone
 from graft.features.store import FeatureStore
 from graft.features.taps import StoredTaps, combine_taps, normalise_tap, tap_features
-
-
-def _peak(fn):
-    tracemalloc.start()
-    try:
-        result = fn()
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+from memory import traced_peak
 
 
 def _reference(features: dict[str, np.ndarray], columns: dict[str, list[int]]) -> np.ndarray:
@@ -34,7 +25,7 @@ def test_combine_taps_normalises_float16_taps_into_one_float32_matrix_without_st
     rng = np.random.default_rng(0)
     feats = {t: rng.normal(size=(20000, 64)).astype(np.float16) for t in "abcd"}
     columns = {t: list(range(0, 64, 2)) if t == "b" else list(range(64)) for t in feats}
-    x, peak = _peak(lambda: combine_taps(feats, columns, "l2"))
+    x, peak = traced_peak(lambda: combine_taps(feats, columns, "l2"))
     assert x.dtype == np.float32 and x.shape == (20000, 224)
     np.testing.assert_allclose(x, _reference(feats, columns), rtol=1e-6, atol=1e-6)
     # the result plus one block of one tap; a float32 copy of every tap and a stack of the parts

@@ -254,7 +254,7 @@ def test_a_chosen_fit_is_only_refitted_and_gives_the_model_a_fresh_probe_gives(t
 
 
 def test_the_search_holds_one_matrix_of_the_taps_and_one_standardised_copy():
-    import tracemalloc
+    from memory import traced_peak
 
     rng = np.random.default_rng(0)
     taps = {t: rng.normal(size=(1200, 250)).astype(np.float16) for t in "abcdefgh"}
@@ -262,12 +262,7 @@ def test_the_search_holds_one_matrix_of_the_taps_and_one_standardised_copy():
     train, val = {t: v[:1000] for t, v in taps.items()}, {t: v[1000:] for t, v in taps.items()}
     config = MultiLayerConfig(C_grid=(1.0,), keep_grid=(0.5, 1.0), max_iter=5, try_last_block=False)
     fit_multilayer(train, y[:1000], val, y[1000:], 2, config)  # imports and caches outside the measurement
-    tracemalloc.start()
-    try:
-        fit_multilayer(train, y[:1000], val, y[1000:], 2, config)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    _, peak = traced_peak(lambda: fit_multilayer(train, y[:1000], val, y[1000:], 2, config))
     x_train = 1000 * 8 * 250 * 4  # bytes of the prepared float32 training matrix
     # train + val rows once, one standardised copy for a fit, a little for scikit-learn; before:
     # float32 copies of every tap, stacked parts, a vstack and standardisation temporaries (5.3x)

@@ -9,6 +9,7 @@ from graft._config import from_dict, to_dict
 from graft.errors import UsageError
 from graft.heads.linear import LinearHead
 from graft.heads.probe import ProbeConfig, fit_probe
+from memory import traced_peak
 
 
 def blobs(n_per_class: int, n_classes: int, d: int = 8, spread: float = 1.0, seed: int = 0):
@@ -164,29 +165,18 @@ def test_fold_accuracies_of_wide_features_match_fitting_each_fold_on_every_colum
     np.testing.assert_allclose(wide, direct, atol=2.5 / len(folds[0][1]))
 
 
-def _traced_peak(fn):
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        result = fn()
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_standardisation_makes_one_copy_or_none_and_keeps_float32():
     from graft.heads.probe import _standardise
 
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(1500, 2000)) * rng.random(2000) + 3).astype(np.float32)
     expected = (x - x.mean(axis=0)) / x.std(axis=0)
-    (z, mean, scale), peak = _traced_peak(lambda: _standardise(x))
+    (z, mean, scale), peak = traced_peak(lambda: _standardise(x))
     assert z.dtype == np.float32 and z is not x
     np.testing.assert_array_equal(z, expected)  # the same bits as the plain formula
     assert peak < 1.3 * x.nbytes  # z only: the plain formula's temporaries took twice x
     y = x.copy()
-    (w, _, _), peak = _traced_peak(lambda: _standardise(y, copy=False))
+    (w, _, _), peak = traced_peak(lambda: _standardise(y, copy=False))
     assert w is y and peak < 0.3 * x.nbytes
     np.testing.assert_array_equal(w, expected)
 
