@@ -162,7 +162,9 @@ def _fit_one(x: np.ndarray, y: np.ndarray, C: float, config: ProbeConfig, n_clas
     if prepared is not None:
         clf = _logistic(prepared.coordinates, y, C, config, sample_weight)
         rows = clf.coef_ @ prepared.back.T  # weights over the training rows; z = (x - mean) / scale
-        coef = (rows @ x - rows.sum(axis=1, keepdims=True) * prepared.mean) / prepared.scale
+        # in x's dtype: a float64 product would first copy all of a float32 x to float64
+        coef = ((rows.astype(x.dtype) @ x).astype(np.float64) - rows.sum(axis=1, keepdims=True) * prepared.mean) \
+            / prepared.scale
         coef[:, prepared.dead] = 0.0
         return _head(clf, coef, prepared.mean, prepared.scale, n_classes)
     z, mean, scale = _standardise(x, copy=not overwrite_x)
