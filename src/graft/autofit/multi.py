@@ -118,19 +118,22 @@ class ViewsArm(MultiLayerArm):
 
 
 class EnsembleArm(MultiLayerArm):
-    """The selected taps of several backbones concatenated (an ensemble of representations). Scored
-    on validation and test; a saved model holds one backbone, so it is reported, not shipped."""
+    """The selected taps of several image backbones concatenated (an ensemble of representations),
+    shipped as one ``"ensemble:a+b"`` backbone (``graft.backbones.ensemble``). The members' source
+    logits are left out: they are not taps of the ensemble."""
 
     def __init__(self, backbones: list[str], size: int | None) -> None:
         super().__init__(backbones[0], size, name="+".join(backbones), kind="ensemble")
         self.backbones = list(backbones)
 
     def taps(self, ctx: Context) -> dict[str, dict[str, np.ndarray]]:
+        from graft.backbones.base import SOURCE_LOGITS
+
         out: dict[str, dict[str, np.ndarray]] = {s: {} for s in SPLITS}
         for backbone in self.backbones:
             feats = ctx.tap_features(backbone, self.size, pooling=ctx.pooling)
             for s in SPLITS:
-                out[s] |= {f"{backbone}/{t}": v for t, v in feats[s].items()}
+                out[s] |= {f"{backbone}/{t}": v for t, v in feats[s].items() if t != SOURCE_LOGITS}
         return out
 
     def estimate(self, ctx: Context) -> float:
@@ -140,4 +143,18 @@ class EnsembleArm(MultiLayerArm):
 
     def run(self, ctx: Context) -> Outcome:
         outcome = super().run(ctx)
-        return Outcome(outcome.row, None)
+        if ctx.ds.modality != "image" or ctx.weights is not None:
+            why = ("a saved ensemble holds image backbones only" if ctx.ds.modality != "image"
+                   else "--weights belongs to one backbone; an ensemble uses its members' own weights")
+            outcome.row["note"] = f"scored only: {why}"
+            return Outcome(outcome.row, None)
+        return outcome
+
+    def build(self, ctx: Context, result: Any) -> "SavedModel":
+        """One ``ensemble:`` backbone over the members, the arm's selection refitted on train + val."""
+        from graft.api import _probe_multilayer
+        from graft.backbones.ensemble_spec import ensemble_name
+
+        return _probe_multilayer(ctx.ds, ensemble_name(self.backbones), None, ctx.size_option(self.size),
+                                 self.config(ctx, result.C, result.keep, refit=True), ctx.allow_download,
+                                 chosen=result)

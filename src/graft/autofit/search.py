@@ -301,8 +301,6 @@ def _try(ctx: Context, arm: Arm, candidates: list[dict[str, Any]], outcomes: dic
     if over:
         outcome.row["note"] = (f"over the time budget: estimated {estimate:.0f} s with {max(left, 0):.0f} s left; the "
                                "first arm runs regardless so that fit returns a model (raise --time-budget)")
-    if outcome.build is None:
-        outcome.row["note"] = outcome.row.get("note", "") +  "scored only: a saved model holds one backbone, so this arm cannot be shipped yet"
     candidates.append(outcome.row)
     outcomes[arm.name] = outcome
     ctx.notify({"event": "arm", "status": "done", **outcome.row})

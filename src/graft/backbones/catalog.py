@@ -113,6 +113,7 @@ GLOVE_6B_50D = BackboneSpec(
 )
 register_backbone(GLOVE_6B_50D, builder="graft.backbones.wordvec:glove_6b_50d")
 register_resolver("vectors", "graft.backbones.wordvec:vectors_backbone")
+register_resolver("ensemble", "graft.backbones.ensemble:ensemble_backbone")
 
 # --- text, multilingual: frozen engines (numpy / C), no PyTorch weights (graft.backbones.engine) ---
 USEM3 = BackboneSpec(

@@ -96,21 +96,27 @@ def list_backbones(pattern: str | None = None, modality: str | None = None) -> l
 
 def get_spec(name: str) -> BackboneSpec:
     """The spec of a zoo name, or of a saved graft model (``"model:DIR"``: its base backbone's)."""
+    from graft.backbones.ensemble_spec import ensemble_spec, is_ensemble
     from graft.backbones.saved_model import is_model_source, source_spec
 
     _ensure_loaded()
     if is_model_source(name):
         return source_spec(name)
+    if is_ensemble(name):
+        return ensemble_spec(name)
     return _SPECS.get(name)
 
 
 def is_registered(name: str) -> bool:
     """Whether ``get_spec(name)`` knows ``name``: a zoo name, or ``"model:DIR"`` of an existing model."""
+    from graft.backbones.ensemble_spec import is_ensemble, members_of
     from graft.backbones.saved_model import CONFIG, is_model_source, model_dir
 
     _ensure_loaded()
     if is_model_source(name):
         return (model_dir(name) / CONFIG).is_file()
+    if is_ensemble(name):
+        return all(m in _SPECS for m in members_of(name))
     return name in _SPECS
 
 
@@ -190,6 +196,8 @@ def weights_identity(name: str, weights: str | Path | None = None, seed: int = 0
     the sha256 of a user's file or of the packaged file (pinned in the spec), the sha256 of a local
     model folder, ``"random"``, or ``"hub:NAME"`` for weights that would come from a hub."""
     from graft.backbones.engine import engine_identity
+    from graft.backbones.ensemble_spec import is_ensemble
+    from graft.backbones.ensemble_spec import weights_identity as ensemble_identity
     from graft.backbones.saved_model import is_model_source, source_identity
     from graft.backbones.weights import check_weights_arg, find_local, sha256_file
 
@@ -203,6 +211,8 @@ def weights_identity(name: str, weights: str | Path | None = None, seed: int = 0
         return f"test-seed{seed}"
     if is_model_source(name):
         return source_identity(name)
+    if is_ensemble(name):
+        return ensemble_identity(name)
     if name in _SPECS:
         found = [(s, p) for s in _SPECS.get(name).weights if (p := find_local(s)) is not None]
         identity = (found[0][0].sha256 or sha256_file(found[0][1])) if found else f"hub:{name}"

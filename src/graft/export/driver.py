@@ -107,6 +107,10 @@ def export_model(
     if getattr(saved, "is_regression", False):  # the graph ends in a softmax; a ridge head needs its scaling too
         raise UsageError(f"{saved.path or 'the model'} is a regression model: graft export writes classifiers; "
                          "predict from its folder instead (graft predict PATH ..., graft.load(PATH).predict)")
+    if saved.config.backbone.name.startswith("ensemble:"):  # several networks side by side: not one graph
+        raise UsageError(f"{saved.path or 'the model'} reads an ensemble of backbones ({saved.config.backbone.name}); "
+                         "graft export writes one network: serve it with graft serve, or fit one backbone "
+                         "(graft fit --backbone NAME) to export")
     target = Path(out) if out is not None else _default_out(saved)
     ds = _dataset(saved, data)
     _check_target(target, overwrite)

@@ -1,0 +1,86 @@
+"""Several image backbones as one (``ensemble:a+b``): what graft fit ships when the several-backbones
+arm wins — probed, saved, loaded, predicted like any model; export refuses it clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import graft
+from graft.backbones import BackboneSpec, InputSpec, create_backbone, get_spec, is_registered, register_backbone
+from graft.errors import UsageError
+from graft.heads.multilayer import MultiLayerConfig
+
+NAME = "ensemble:test_cnn+test_cnn_b"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def second_image_backbone():
+    """A second tiny image backbone (test_cnn's architecture, other seed), for this module only."""
+    from graft.backbones import registry
+    from graft.backbones.testing import build_test_cnn
+
+    register_backbone(BackboneSpec(name="test_cnn_b", modality="image", architecture="graft:test_cnn",
+                                   feature_dim=16, input=InputSpec(image_size=32), license="MIT",
+                                   groups=("stem", "stage1", "stage2")),
+                      builder=lambda spec, weights, allow_download, **kw: build_test_cnn(spec, weights, allow_download,
+                                                                                         seed=1, **kw))
+    yield
+    registry._SPECS._items.pop("test_cnn_b", None)
+    registry._BUILDERS.pop("test_cnn_b", None)
+    registry.clear_shared_backbones()
+
+
+def test_members_side_by_side_with_their_taps_named_by_member(tiny_images: Path):
+    bb = create_backbone(NAME, image_size=32)
+    a, b = create_backbone("test_cnn", image_size=32), create_backbone("test_cnn_b", image_size=32)
+    assert is_registered(NAME) and get_spec(NAME).feature_dim == 32 and "MIT" in get_spec(NAME).license
+    assert bb.tap_names() == [f"test_cnn/{t}" for t, _ in a.tap_points()] + [f"test_cnn_b/{t}" for t, _ in b.tap_points()]
+    image = sorted(tiny_images.rglob("*.png"))[0]
+    with torch.inference_mode():
+        both = bb.forward_features(bb.collate([bb.preprocess(image)]))
+        alone = [m.forward_features(m.collate([m.preprocess(image)])) for m in (a, b)]
+    torch.testing.assert_close(both, torch.cat(alone, dim=1))
+
+
+@pytest.mark.parametrize("bad", ["ensemble:test_cnn", "ensemble:test_cnn+test_cnn", "ensemble:test_cnn+nope",
+                                 "ensemble:test_cnn+test_text"])
+def test_a_bad_ensemble_name_says_what_an_ensemble_is(bad):
+    with pytest.raises(UsageError, match="ensemble"):
+        create_backbone(bad)
+
+
+def test_an_ensemble_probe_saves_loads_predicts_and_refuses_export(tiny_images: Path, tmp_path: Path):
+    config = MultiLayerConfig(C=1.0, keep=0.5)
+    model = graft.probe(tiny_images, NAME, layers="all", config=config, image_size=32, out=tmp_path / "m")
+    head = model.config.head
+    assert {t.split("/")[0] for t in head["columns"]} <= {"test_cnn", "test_cnn_b"}
+    loaded = graft.load(tmp_path / "m")
+    images = sorted(tiny_images.rglob("*.png"))[:6]
+    np.testing.assert_allclose(loaded.predict_proba(images), model.predict_proba(images), atol=1e-5)
+    assert loaded.config.backbone.name == NAME
+    with pytest.raises(UsageError, match="ensemble"):
+        graft.export_model(tmp_path / "m", out=tmp_path / "onnx")
+
+
+def test_fit_ships_the_several_backbones_arm_as_an_ensemble_model(colour_images: Path):
+    from graft.autofit.config import FitConfig
+    from graft.autofit.budget import Budget
+    from graft.autofit.context import Context
+    from graft.autofit.multi import EnsembleArm
+
+    ds = graft.read(colour_images)
+    ctx = Context(ds, FitConfig(backbones=["test_cnn", "test_cnn_b"], trials=1), Budget(600))
+    ctx.main_backbone, ctx.study_base = "test_cnn", "ensemble-test"
+    outcome = EnsembleArm(["test_cnn", "test_cnn_b"], 32).run(ctx)
+    assert outcome.build is not None and outcome.row["val_accuracy"] is not None
+    model = outcome.build()
+    assert model.config.backbone.name == NAME
+    selected = {t for t in model.config.head["columns"]}
+    assert selected and all("/" in t and not t.endswith("source_logits") for t in selected)
+    assert model.lineage["metrics"]["test"]["accuracy"] >= 0.9  # colours: both members see them
+    loaded_proba = model.predict_proba(list(ds.test.items))
+    assert (loaded_proba.argmax(1) == ds.test.labels).mean() == model.lineage["metrics"]["test"]["accuracy"]
