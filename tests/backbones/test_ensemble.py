@@ -84,3 +84,14 @@ def test_fit_ships_the_several_backbones_arm_as_an_ensemble_model(colour_images:
     assert model.lineage["metrics"]["test"]["accuracy"] >= 0.9  # colours: both members see them
     loaded_proba = model.predict_proba(list(ds.test.items))
     assert (loaded_proba.argmax(1) == ds.test.labels).mean() == model.lineage["metrics"]["test"]["accuracy"]
+
+
+def test_an_ensemble_is_folded_member_by_member_with_the_same_features(tiny_images: Path):
+    from graft.backbones.fuse import fold_batchnorm
+
+    bb = create_backbone(NAME, image_size=32)
+    folded = fold_batchnorm(bb)
+    assert folded is not bb and not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    batch = bb.collate([bb.preprocess(p) for p in sorted(tiny_images.rglob("*.png"))[:3]])
+    with torch.inference_mode():
+        torch.testing.assert_close(folded.forward_features(batch), bb.forward_features(batch), atol=1e-4, rtol=1e-4)

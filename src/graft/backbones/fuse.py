@@ -82,6 +82,12 @@ def fold_batchnorm(backbone: "Backbone", probe: torch.Tensor | None = None,
     if getattr(backbone.spec, "modality", None) != "image" or not any(
             isinstance(m, nn.BatchNorm2d) for m in backbone.modules()):
         return backbone  # not an image network, or one without batch norm (a frozen engine)
+    if isinstance(getattr(backbone, "members", None), nn.ModuleDict):  # an ensemble: each member on its own
+        target = backbone if in_place else copy.deepcopy(backbone).eval()
+        for name in list(target.members):
+            if fold_batchnorm(target.members[name], in_place=True) is None:
+                return None if in_place else backbone
+        return target
     size = int(backbone.spec.input.image_size or 224)
     if probe is None:
         probe = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
