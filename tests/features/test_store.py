@@ -171,3 +171,31 @@ def test_cache_location_default_is_the_user_cache(monkeypatch, tmp_path):
 
 def test_the_test_session_never_uses_the_home_cache():
     assert Path(default_cache_dir()).resolve() != (Path.home() / ".cache" / "graft").resolve()
+
+
+def test_a_verified_shard_is_not_read_again_until_it_changes(tmp_path, monkeypatch):
+    """``index`` verifies each shard's checksum once per process; a shard rewritten since is read again."""
+    import hashlib as hashlib_module
+
+    from graft.features import store as store_module
+
+    store = FeatureStore(tmp_path, shard_size=4)
+    hashes, values = _data(8)
+    store.get_or_compute("k", hashes, CountingCompute(values))
+    store.index("k")
+    digests = []
+    real = hashlib_module.sha256
+    monkeypatch.setattr(store_module.hashlib, "sha256", lambda data=b"": digests.append(len(data)) or real(data))
+    index = store.index("k")
+    assert len(index) == 8 and digests == []  # nothing read or hashed again
+    shard = sorted((tmp_path / "k").glob("*.npz"))[0]
+    in_shard = sum(1 for path, _ in index.values() if path == shard)
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    import os
+    import time
+
+    time.sleep(0.01)
+    shard.write_bytes(bytes(data))
+    os.utime(shard, ns=(time.time_ns(), time.time_ns()))
+    assert len(store.index("k")) == 8 - in_shard and len(digests) == 1  # the changed shard was checked, dropped

@@ -34,6 +34,11 @@ def default_cache_dir() -> Path:
     return base / "graft"
 
 
+#: Item keys of shards verified in this process, by path, inode, size and change times; the oldest go first.
+_VERIFIED_KEYS: dict[tuple[str, int, int, int, int], np.ndarray] = {}
+_VERIFIED_LIMIT = 4096
+
+
 class FeatureStore:
     """Per-item arrays cached on disk under a key.
 
@@ -85,11 +90,21 @@ class FeatureStore:
 
     def _read_keys(self, shard: Path) -> np.ndarray | None:
         try:
+            stat = shard.stat()
+            # shards are written once, atomically, under their checksum: one verified with the same
+            # size and modification time in this process need not be read and hashed again
+            seen = (str(shard), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+            if seen in _VERIFIED_KEYS:
+                return _VERIFIED_KEYS[seen]
             data = shard.read_bytes()
             if hashlib.sha256(data).hexdigest()[:32] != shard.stem:
                 raise ValueError("checksum mismatch")
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                return npz["keys"]
+                keys = npz["keys"]
+            if len(_VERIFIED_KEYS) >= _VERIFIED_LIMIT:
+                _VERIFIED_KEYS.pop(next(iter(_VERIFIED_KEYS)))
+            _VERIFIED_KEYS[seen] = keys
+            return keys
         except Exception as exc:  # corrupt, truncated or foreign file: drop it, recompute its items
             log.warning("cache shard %s is corrupt (%s); removing it, its items will be recomputed", shard, exc)
             shard.unlink(missing_ok=True)

@@ -81,7 +81,9 @@ def _row_space(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     kept = values > max(float(values.max()), 1e-300) * 1e-6
     values, vectors = values[kept], vectors[:, kept]
     singular = np.sqrt(values)
-    return vectors * singular, vectors / singular
+    # the optimiser runs in float32, like a fit on float32 features: a third faster, and on the
+    # screen's folds the same accuracies to the last digit
+    return (vectors * singular).astype(np.float32), vectors / singular
 
 
 #: Columns standardised at a time: the temporaries of the mean, the standard deviation and the
