@@ -14,11 +14,11 @@ The highest mean cross-validated accuracy wins; a tie keeps the fewer columns, t
 LogME ranked higher. The arms then search C and the kept fraction
 on validation as before, and the one-standard-error rule between arms is unchanged.
 
-Measured on Fashion-MNIST-100 (quiet 2-core host): the screen takes about 9 s of a 19 s fit. It
-separates poolings clearly (efficientnet_lite0: mean 0.836, grid4 0.874) but hardly backbones
-(lite0 0.874 vs lite1 0.876; test after refit 0.883 vs 0.895, about one standard error of a
-1000-item test split). Wide features are cross-validated through one Gram matrix per pooling
-(``graft.heads.probe.fold_accuracies``).
+Measured on Fashion-MNIST-100 (quiet 2-core host): the screen takes about 10 s of an 18 s fit,
+mostly the extraction of train + val it shares with the arms. It separates poolings clearly
+(efficientnet_lite0: mean 0.838, grid4 0.876) but hardly backbones (lite0 0.8763 vs lite1 0.8774;
+test after refit 0.886 vs 0.897, about one standard error of a 1000-item test split). Wide
+features are cross-validated through one Gram matrix per pooling (``graft.heads.probe.fold_accuracies``).
 
 Its cost (extraction, the fits) runs on the fit's clock; a backbone whose screening is estimated to
 take more than ``SCREEN_SHARE`` of what is left of the budget is not screened (and says so).
