@@ -96,12 +96,17 @@ class MultiLayerArm(Arm):
         row = self.row(ctx, float(result.val_metrics["accuracy"]), test, time.perf_counter() - start, params, trials)
         return Outcome(row, lambda: self.build(ctx, result))
 
+    def source(self, ctx: Context) -> tuple[str, Any]:
+        """The backbone the shipped model names, and its weights."""
+        return self.backbone, ctx.weights_for(self.backbone)
+
     def build(self, ctx: Context, result: Any) -> "SavedModel":
         """The shippable multi-layer model, as ``graft probe --layers all`` builds it, from the arm's
         fit: its selection, C and kept fraction, the head refitted on train + val."""
         from graft.api import _probe_multilayer
 
-        return _probe_multilayer(ctx.ds, self.backbone, ctx.weights_for(self.backbone), ctx.size_option(self.size),
+        backbone, weights = self.source(ctx)
+        return _probe_multilayer(ctx.ds, backbone, weights, ctx.size_option(self.size),
                                  self.config(ctx, result.C, result.keep, refit=True), ctx.allow_download,
                                  chosen=result)
 
@@ -150,11 +155,8 @@ class EnsembleArm(MultiLayerArm):
             return Outcome(outcome.row, None)
         return outcome
 
-    def build(self, ctx: Context, result: Any) -> "SavedModel":
-        """One ``ensemble:`` backbone over the members, the arm's selection refitted on train + val."""
-        from graft.api import _probe_multilayer
+    def source(self, ctx: Context) -> tuple[str, Any]:
+        """One ``ensemble:`` backbone over the members, with their own weights."""
         from graft.backbones.ensemble_spec import ensemble_name
 
-        return _probe_multilayer(ctx.ds, ensemble_name(self.backbones), None, ctx.size_option(self.size),
-                                 self.config(ctx, result.C, result.keep, refit=True), ctx.allow_download,
-                                 chosen=result)
+        return ensemble_name(self.backbones), None
