@@ -116,7 +116,10 @@ def is_registered(name: str) -> bool:
     if is_model_source(name):
         return (model_dir(name) / CONFIG).is_file()
     if is_ensemble(name):
-        return all(m in _SPECS for m in members_of(name))
+        try:
+            return all(m in _SPECS for m in members_of(name))
+        except UsageError:  # a malformed ensemble name: not registered (get_spec / create_backbone say why)
+            return False
     return name in _SPECS
 
 
