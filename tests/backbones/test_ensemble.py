@@ -96,3 +96,32 @@ def test_an_ensemble_is_folded_member_by_member_with_the_same_features(tiny_imag
     batch = bb.collate([bb.preprocess(p) for p in sorted(tiny_images.rglob("*.png"))[:3]])
     with torch.inference_mode():
         torch.testing.assert_close(folded.forward_features(batch), bb.forward_features(batch), atol=1e-4, rtol=1e-4)
+
+
+def test_an_ensemble_reads_and_writes_its_members_tap_cache(tiny_images: Path, monkeypatch):
+    """The several-backbones arm extracted each member alone; shipping the ensemble re-runs neither
+    (and an ensemble's extraction serves a member later, but for its source logits)."""
+    from graft.features import taps as taps_module
+    from graft.features.taps import tap_features
+
+    images = sorted(tiny_images.rglob("*.png"))
+    alone = {m: tap_features(images[:4], m, image_size=32) for m in ("test_cnn", "test_cnn_b")}
+
+    def no_forward(*args, **kwargs):
+        raise AssertionError("the members' cached taps were extracted again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(taps_module, "_iterate_taps", no_forward)
+        both = tap_features(images[:4], NAME, image_size=32)
+    assert list(both) == [f"{m}/{t}" for m in alone for t in alone[m] if t != "source_logits"]
+    for name, values in both.items():
+        member, tap = name.split("/", 1)
+        np.testing.assert_array_equal(values, alone[member][tap])
+
+    later = tap_features(images[4:6], NAME, image_size=32)  # computed through the ensemble, once
+    with monkeypatch.context() as patched:
+        patched.setattr(taps_module, "_iterate_taps", no_forward)
+        member = tap_features(images[4:6], "test_cnn_b", taps=[t.split("/")[1] for t in later if "test_cnn_b/" in t],
+                              image_size=32)
+    for tap, values in member.items():
+        np.testing.assert_array_equal(values, later[f"test_cnn_b/{tap}"])

@@ -125,9 +125,31 @@ class LazyBackbone:
         self.options = dict(options or {})
         self._build = build
         self._built: "Backbone | None" = None if isinstance(backbone, str) else backbone
+        self._members: "dict[str, LazyBackbone] | None" = None
 
     def key(self) -> str:
         return _backbone_key(self.source, self.weights, self.options)
+
+    def members(self) -> "dict[str, LazyBackbone]":
+        """An ensemble's members (``graft.backbones.ensemble``) by name; empty for one network."""
+        if self._members is None:
+            from graft.backbones.ensemble_spec import is_ensemble, members_of
+
+            if isinstance(self.source, str):
+                names = members_of(self.source) if is_ensemble(self.source) else []
+                self._members = {m: LazyBackbone(m, None, self.allow_download, self.options) for m in names}
+            else:
+                built = self.source.members if is_ensemble(self.source.spec.name) else {}
+                self._members = {m: LazyBackbone(b) for m, b in built.items()}
+        return self._members
+
+    def tap_key(self, tap: str, pooling: str, max_tap_width: int, view: str | None) -> str:
+        """The store key of one tap. An ensemble's ``"member/tap"`` is its member's tap, cached under
+        the member's key: what a member extracted alone serves the ensemble, and the other way round."""
+        member, _, inner = tap.partition("/")
+        if inner and member in self.members():
+            return self.members()[member].tap_key(inner, pooling, max_tap_width, view)
+        return tap_key(self.key(), tap, pooling, max_tap_width, view)
 
     def modality(self) -> str:
         from graft.features.extract import _modality
@@ -170,6 +192,11 @@ def available_taps(backbone: "str | Backbone", *, weights: str | Path | None = N
 def _tap_names(lazy: LazyBackbone, store: FeatureStore) -> list[str]:
     if not isinstance(lazy.source, str):
         return lazy.get().tap_names()
+    if lazy.members():  # the members' taps (their source logits are not the ensemble's)
+        from graft.backbones.base import SOURCE_LOGITS
+
+        return [f"{m}/{t}" for m, member in lazy.members().items() for t in _tap_names(member, store)
+                if t != SOURCE_LOGITS]
     sidecar = store.root / "taps" / f"{lazy.key()}.json"
     if sidecar.is_file():
         return list(json.loads(sidecar.read_text(encoding="utf-8")))
@@ -354,8 +381,7 @@ def _extract_poolings(lazy: LazyBackbone, items: Sequence[Any], hashes: list[str
         from graft.features.views import check_view
 
         check_view(view, lazy.modality())
-    base = lazy.key()
-    keys = {(p, t): tap_key(base, t, p, max_tap_width, view) for p in poolings for t in taps}
+    keys = {(p, t): lazy.tap_key(t, p, max_tap_width, view) for p in poolings for t in taps}
     missing = {pt: set(store.missing(key, hashes)) for pt, key in keys.items()}
     todo = [pt for pt in keys if missing[pt]]
     if todo:
