@@ -5,10 +5,11 @@ ensemble of representations). To ship that model like any other, the members are
 backbone: each item is preprocessed by every member (each its own normalisation, at the one input
 size given), the features are the members' features side by side, and the taps are the members'
 taps named ``"member/tap"`` — the names the arm gives them, cached under the member's own key
-(``graft.features.taps``), so shipping the arm re-runs no member over the data. A saved model names the ensemble as its
-backbone, so ``predict``, ``evaluate``, ``embed``, ``drift``, ``serve``, ``lineage`` and cards work
-unchanged; prediction runs each member only up to its deepest selected tap. ONNX export is refused
-(one network per export). The members' source classifiers are not taps of the ensemble.
+(``graft.features.taps``), so shipping the arm re-runs no member over the data. A saved model names
+the ensemble as its backbone, so ``predict``, ``evaluate``, ``embed``, ``drift``, ``serve``,
+``lineage`` and cards work unchanged; prediction runs each member only up to its deepest selected
+tap. ONNX export is refused (one network per export). The members' source classifiers are not taps
+of the ensemble.
 """
 
 from __future__ import annotations
