@@ -20,8 +20,11 @@ def emit_json(data: Any) -> None:
     typer.echo(dumps(data))
 
 
+#: Widest a table printed into a file or a pipe gets (a log, ``graft demo | tee demo.log``).
+PIPED_MAX_WIDTH = 200
+
+
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=title)
@@ -29,7 +32,22 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
         t.add_column(col)
     for row in rows:
         t.add_row(*[_fmt(v) for v in row])
-    Console().print(t)
+    _console_for(t).print(t)
+
+
+def _console_for(renderable: Any) -> Any:
+    """A terminal's console as it is. Into a file or a pipe rich would assume 80 columns and wrap
+    every cell over several lines; there the table gets its natural width instead (80 to
+    ``PIPED_MAX_WIDTH`` columns), unless ``COLUMNS`` says otherwise."""
+    import os
+
+    from rich.console import Console
+
+    console = Console()
+    if console.is_terminal or os.environ.get("COLUMNS"):
+        return console
+    natural = Console(width=PIPED_MAX_WIDTH).measure(renderable).maximum
+    return Console(width=max(80, min(natural, PIPED_MAX_WIDTH)))
 
 
 def _fmt(value: Any) -> str:
