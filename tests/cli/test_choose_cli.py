@@ -66,3 +66,9 @@ def test_verify_saves_the_verdict_with_the_model(runner, tiny_images, tmp_path):
 def test_verify_without_a_test_split_is_a_runtime_error(runner, tiny_image_copy):
     result = run(runner, "verify", tiny_image_copy, "--backbone", "test_cnn", code=1)
     assert "test split" in result.output
+
+
+def test_rank_counts_parameters_and_shows_a_dash_for_none_pytorch_can_count():
+    from graft.cli.choose import _count
+
+    assert [_count(n) for n in (0, 16_000, 2_200_000)] == ["—", "16.0k", "2.2M"]

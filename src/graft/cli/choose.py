@@ -59,6 +59,8 @@ def _score(value: Optional[float]) -> str:
 
 
 def _count(n: int) -> str:
+    if n == 0:  # a frozen engine (numpy / C) has parameters, but none that PyTorch can count
+        return "—"
     return f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
 
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from graft.data.dataset import Dataset
     from graft.models.saved import SavedModel
     from graft.train.config import TrainConfig
+    from graft.verify.engines import EngineVerdict
+    from graft.verify.regression import RegressionVerdict
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +121,7 @@ def verify(
     progress: bool = False,
     overwrite: bool = False,
     **read_options: Any,
-) -> Verdict:
+) -> "Verdict | RegressionVerdict | EngineVerdict":
     """Did transfer help? Train scratch, a linear probe and a fine-tuning schedule on the same splits.
 
     Every trained arm runs once per seed with the same :class:`~graft.train.config.TrainConfig`
@@ -159,6 +161,8 @@ def verify(
     """
     from graft.api import as_dataset, check_out, save_model
     from graft.train.config import TrainConfig
+    from graft.verify.engines import EngineVerdict
+    from graft.verify.regression import RegressionVerdict
 
     check_out(out, overwrite)
     seed_list = _seeds(seeds)  # every setting is checked before the data is read

