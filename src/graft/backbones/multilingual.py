@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 import os
 from functools import lru_cache
 from typing import Any, Callable, Sequence
@@ -40,10 +39,7 @@ from graft.backbones.spec import BackboneSpec
 from graft.backbones.weights import missing_weights_error, resolve
 from graft.errors import UsageError, WeightsError, require
 
-log = logging.getLogger(__name__)
-
 EXTRA = "multilingual"
-_SAID_ONE_TAP: set[str] = set()
 Encode = Callable[[list[str]], np.ndarray]
 
 
@@ -93,11 +89,7 @@ class EngineBackbone(Backbone):
         return [LayerGroup("encoder", self.encoder)]
 
     def tap_points(self) -> list[tuple[str, nn.Module]]:
-        """One tap, ``encoder``: the engine exposes no inner layers (said once, for ``--layers all``)."""
-        if self.spec.name not in _SAID_ONE_TAP:  # once per process: taps are listed per build and split
-            _SAID_ONE_TAP.add(self.spec.name)
-            log.warning("%s is a frozen engine: a multi-layer probe sees only its final sentence embedding (one "
-                        "tap, 'encoder'), so it is a probe on selected columns of that layer", self.spec.name)
+        """One tap, ``encoder``: the engine exposes no inner layers (``graft probe --layers all`` says so)."""
         return [("encoder", self.encoder)]
 
     def pool_tap(self, output: Any, batch: Any, grid: int = 1, max_width: int = 1024) -> torch.Tensor:

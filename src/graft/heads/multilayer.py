@@ -487,6 +487,11 @@ def probe_dataset(ds: Any, backbone: Any, config: MultiLayerConfig | None = None
     names = available_taps(backbone, weights=weights, allow_download=allow_download, store=store, **backbone_options)
     taps = _tap_order({t: None for t in names}, config)  # type: ignore[misc]
     _check_taps(config.taps or (), names, backbone)
+    inner = [t for t in names if t != SOURCE_LOGITS]
+    if len(inner) == 1 and chosen is None:  # asked for by hand (graft fit's arm table shows taps=1)
+        log.warning("%s exposes one tap (%r: e.g. a frozen engine's final embedding), so --layers all is a probe on "
+                    "selected columns of that layer; --layers last is the plain probe",
+                    backbone if isinstance(backbone, str) else backbone.spec.name, inner[0])
     for view in config.views:  # before the first extraction, not after the pass without views
         check_view(view, _modality(backbone))
 
