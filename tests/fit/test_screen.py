@@ -80,3 +80,42 @@ def test_fit_hands_the_screened_pooling_to_the_multilayer_arm_and_the_saved_mode
     assert row["params"]["pooling"] == chosen["pooling"]
     if report["chosen"] == "multilayer":
         assert model.config["head"]["pooling"] == chosen["pooling"]
+
+
+def _text_context() -> Context:
+    splits = sum(([s] * n for s, n in N.items()), [])
+    ds = from_arrays(np.zeros((len(splits), 4)), np.arange(len(splits)) % 4, splits=splits, modality="text")
+    return Context(ds, FitConfig(time_budget=600.0), Budget(600.0))
+
+
+def test_without_a_spatial_grid_the_last_layer_is_screened_too_and_can_pick_the_backbone(monkeypatch):
+    """Text: backbone a's every-column probe is best, but b's last layer beats it (its inner taps
+    are noise that drowns it when every column is fitted): b is chosen, for its last-layer probe."""
+    ctx = _text_context()
+    rng = np.random.default_rng(0)
+    last = {}
+    for backbone, signal, noise_taps in (("a", 1.0, 0), ("b", 4.0, 40)):
+        per_split = {}
+        for split in SPLITS:
+            y = ctx.labels(split)
+            informative = rng.normal(size=(len(y), 8))
+            informative[np.arange(len(y)), y] += signal
+            per_split[split] = {f"noise{i}": rng.normal(size=(len(y), 8)) for i in range(noise_taps)}
+            per_split[split]["last"] = informative
+        ctx._taps[(backbone, None, None, "mean")] = per_split
+        last[backbone] = {s: per_split[s]["last"] for s in SPLITS}
+    monkeypatch.setattr(ctx, "last_features", lambda backbone, size: (last[backbone], True))
+    result = screen(ctx, ["a", "b"], None)
+    rows = {(r["backbone"], r["probe"]): r for r in result.rows}
+    assert set(rows) == {("a", "multi-layer"), ("a", "last-layer"), ("b", "multi-layer"), ("b", "last-layer")}
+    assert rows["b", "multi-layer"]["cv_accuracy"] < rows["a", "multi-layer"]["cv_accuracy"]
+    assert rows["b", "last-layer"]["cv_accuracy"] > rows["a", "multi-layer"]["cv_accuracy"]
+    assert (result.backbone, result.probe, result.pooling) == ("b", "last-layer", "mean")
+    assert rows["b", "last-layer"]["C"] in (0.001, 0.01, 0.1, 1.0) and "last-layer probe" in result.report()["how"]
+
+
+def test_images_screen_only_the_multi_layer_probe():
+    ctx = _context()
+    _inject(ctx, "a", "mean", seed=0)
+    _inject(ctx, "b", "mean", seed=1)
+    assert {r["probe"] for r in screen(ctx, ["a", "b"], 32).rows} == {"multi-layer"}

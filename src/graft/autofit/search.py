@@ -161,13 +161,13 @@ def screen_settings(ctx: Context, backbones: list[str], size: int | None, picked
         return backbones
     ctx.pooling, ctx.screened = result.pooling, True
     picked["screen"] = result.report()
-    picked["how"] += (f"; the multi-layer probe cross-validated best with {result.backbone} and "
-                      f"{result.pooling} pooling")
+    picked["how"] += f"; the {result.probe} probe cross-validated best with {result.backbone}" + (
+        f" and {result.pooling} pooling" if result.probe == "multi-layer" else "")
     if result.backbone != backbones[0]:
         picked["how"] += f" ({result.backbone} moved first)"
         backbones = [result.backbone] + [b for b in backbones if b != result.backbone]
     picked["backbones"] = backbones
-    ctx.notify({"event": "stage", "message": f"multi-layer probe: {result.backbone}, pooling {result.pooling} "
+    ctx.notify({"event": "stage", "message": f"{result.probe} probe: {result.backbone}, pooling {result.pooling} "
                                              f"(cross-validated, {result.seconds:.0f} s)"})
     return backbones
 
