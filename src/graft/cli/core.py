@@ -17,11 +17,13 @@ TARGET_TYPE = typer.Option("auto", "--target-type", help="Table data: 'auto' (a 
 
 
 @app.command("models")
-def models(json_: bool = JSON, pattern: Optional[str] = typer.Argument(None, help="Glob filter, e.g. 'efficientnet*'.")) -> None:
+def models(json_: bool = JSON, pattern: Optional[str] = typer.Argument(None, help="Glob filter, e.g. 'efficientnet*'."),
+           modality: Optional[str] = typer.Option(None, "--modality", help="Only backbones for image, text or audio "
+                                                  "data.")) -> None:
     """List the backbone zoo and whether each entry's weights are available offline."""
     from graft.backbones.inventory import zoo_table
 
-    rows = out.run(lambda: zoo_table(pattern))
+    rows = out.run(lambda: zoo_table(pattern, modality))
     if json_:
         return out.emit_json(rows)
     out.table("graft backbone zoo (graft models --json for groups, sources, descriptions)",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 
 from graft.data.hashing import item_hash
+from graft.errors import UsageError
 from graft.features.store import FeatureStore
 
 if TYPE_CHECKING:
@@ -195,10 +196,55 @@ def embed_items(
 
 def _files_as_paths(items: Sequence[Any], backbone: "str | Backbone") -> Sequence[Any]:
     """For image and audio backbones a string names a file: make it a ``Path`` so the cache keys
-    on the file's content, not on its name (an edited file must not get stale features)."""
+    on the file's content, not on its name (an edited file must not get stale features). Items of
+    another modality than the backbone's are refused first (``check_items``)."""
+    check_items(items, backbone)
     if not any(isinstance(item, str) for item in items) or _modality(backbone) not in ("image", "audio"):
         return items
     return [Path(item) if isinstance(item, str) else item for item in items]
+
+
+def check_items(items: Sequence[Any], backbone: "str | Backbone") -> None:
+    """Refuse, before any work, items a backbone cannot read: text for an image or audio backbone,
+    files for a text one, audio files for an image one and the other way round. The first item
+    stands for all (a dataset holds one modality)."""
+    from graft.data.audio import AUDIO_EXTENSIONS
+    from graft.data.images import IMAGE_EXTENSIONS
+
+    if not len(items) or (isinstance(backbone, str) and not _named_modality(backbone)):
+        return  # a name whose modality is only a guess: its resolver speaks for it
+    item, modality = items[0], _modality(backbone)
+    name = backbone if isinstance(backbone, str) else backbone.spec.name
+    if modality == "text" and isinstance(item, Path):
+        kind = "audio" if item.suffix.lower() in AUDIO_EXTENSIONS else "image"
+        raise UsageError(f"{name} is a text backbone, but the data are files ({item}); for {kind} data choose an "
+                         f"{kind} backbone (`graft models --modality {kind}`)")
+    if modality not in ("image", "audio"):
+        return
+    if isinstance(item, str) and not _is_file(item):
+        raise UsageError(f"{name} is an {modality} backbone and reads {modality} files, but got {item[:60]!r}"
+                         f"{'...' if len(item) > 60 else ''}, not a file; for text data choose a text backbone "
+                         "(`graft models --modality text`)")
+    if isinstance(item, (str, Path)):
+        suffix = Path(item).suffix.lower()
+        other = "audio" if modality == "image" else "image"
+        if suffix in (AUDIO_EXTENSIONS if other == "audio" else IMAGE_EXTENSIONS):
+            raise UsageError(f"{name} is an {modality} backbone, but the data are {other} files ({item}); choose an "
+                             f"{other} backbone (`graft models --modality {other}`)")
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return "\n" not in text and len(text) <= 4096 and Path(text).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, or with a NUL
+        return False
+
+
+def _named_modality(name: str) -> bool:
+    """Whether a backbone name says its modality: a registered one, or a source prefix of one kind."""
+    from graft.backbones.registry import is_registered
+
+    return is_registered(name) or name.partition(":")[0] in ("timm", "torchvision", "hf", "st", "vectors")
 
 
 def _modality(backbone: "str | Backbone") -> str:

@@ -50,6 +50,7 @@ def build_trainer(ds: "Dataset", backbone: str, config: "TrainConfig", schedule_
     from graft.api import _require_labels, backbone_options
     from graft.backbones import create_backbone
     from graft.backbones.engine import require_trainable
+    from graft.features.extract import check_items
     from graft.features.store import FeatureStore
     from graft.train.loop import Trainer
     from graft.train.model import TransferModel
@@ -57,6 +58,7 @@ def build_trainer(ds: "Dataset", backbone: str, config: "TrainConfig", schedule_
 
     entry = SCHEDULES.get(config.schedule)
     _require_labels(ds.train, "train")
+    check_items(ds.items, backbone)
     from graft.data.regression import require_classes
 
     require_classes(ds, "fine-tuning (graft finetune, lr-find, verify's trained arms)", "fine-tuning trains with a "

@@ -283,6 +283,7 @@ def build_multitask_trainer(datasets: dict[str, "Dataset"], backbone: str, confi
     the backbone built once, a new head per task, phases planned; the combined splits and each task's."""
     from graft.api import _require_labels, backbone_options
     from graft.backbones import create_backbone
+    from graft.features.extract import check_items
     from graft.features.store import FeatureStore
     from graft.train.finetune import _probe_head, _splits
     from graft.train.model import TransferModel
@@ -292,6 +293,7 @@ def build_multitask_trainer(datasets: dict[str, "Dataset"], backbone: str, confi
     for ds in datasets.values():
         _require_labels(ds.train, "train")
     check_modality(datasets)
+    check_items(next(iter(datasets.values())).items, backbone)  # the tasks share one modality
     names = list(datasets)
     torch.manual_seed(config.seed)
     bb = create_backbone(backbone, weights="random" if not entry.pretrained else weights,
