@@ -5,6 +5,9 @@ import subprocess
 import sys
 
 import optuna
+import pytest
+
+import graft
 
 
 def test_two_workers_on_one_sqlite_storage_share_the_trials(colour_images, tmp_path):
@@ -26,3 +29,13 @@ def test_two_workers_on_one_sqlite_storage_share_the_trials(colour_images, tmp_p
     assert {t.user_attrs["worker"] for t in finished}  # every trial names the worker that ran it
     best_c = max(finished, key=lambda t: (t.value, -t.number)).params["C"]
     assert all(r["candidates"][0]["params"]["C"] == best_c for r in reports)
+
+
+@pytest.mark.parametrize("url", ["bogus://x", "not a url", "sqlite:////nonexistent-folder/fit.db"])
+def test_a_storage_that_cannot_be_opened_fails_before_any_work_saying_what_to_give(url, tmp_path):
+    from graft.autofit import FitConfig
+    from graft.errors import UsageError
+
+    with pytest.raises(UsageError, match="cannot open it as an Optuna storage.*sqlite:///fit.db") as caught:
+        graft.fit(tmp_path / "no-data-yet", config=FitConfig(storage=url))  # the data would fail next
+    assert url in str(caught.value)

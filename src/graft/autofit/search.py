@@ -63,9 +63,11 @@ def fit(
         >>> report["chosen"], report["reason"]                                   # doctest: +SKIP
     """
     from graft.api import as_dataset, check_out
+    from graft.autofit.study import check_storage
 
     config = config or FitConfig()
     check_out(out, overwrite)  # an --out that would be refused fails now, not after the search
+    check_storage(config.storage)  # so does a --storage that cannot be opened
     budget = Budget(config.time_budget)
     ds = as_dataset(data, **read_options)
     _check_data(ds)

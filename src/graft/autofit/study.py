@@ -17,6 +17,8 @@ import random
 import time
 from typing import Any, Callable
 
+from graft.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 
@@ -32,16 +34,36 @@ def open_study(name: str, storage: str | None, seed: int) -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=3)
+    return _retrying(lambda: optuna.create_study(study_name=name, storage=_storage(storage), direction="maximize",
+                                                 sampler=sampler, load_if_exists=True), storage, name)
+
+
+def check_storage(url: str | None) -> None:
+    """Open the storage once before any work: a URL that cannot serve fails now, saying what to give."""
+    if url is None:
+        return
+    try:
+        _retrying(lambda: _storage(url), url, "the storage")
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors for a bad scheme, path or server
+        why = str(exc).splitlines()[0][:200]
+        raise UsageError(f"--storage {url}: cannot open it as an Optuna storage ({type(exc).__name__}: {why}); give "
+                         "a database URL such as sqlite:///fit.db (a file on this machine, its folder must exist) "
+                         "or postgresql://user@host/db (workers on several machines)") from None
+
+
+def _retrying(open_: Callable[[], Any], storage: str | None, what: str) -> Any:
+    """``open_()``, tried again after a race: workers that start together race to create the
+    schema (or the study) in a fresh database; the loser sees an integrity, locking or "already
+    exists" error. Any other error (a bad URL, a missing folder) is raised at once."""
     for attempt in range(6):
         try:
-            return optuna.create_study(study_name=name, storage=_storage(storage), direction="maximize",
-                                       sampler=sampler, load_if_exists=True)
-        except Exception as exc:  # noqa: BLE001 - see below
-            # workers that start together race to create the schema (or the study) in a fresh
-            # database; the loser sees an integrity or locking error and simply tries again
-            if storage is None or attempt == 5:
+            return open_()
+        except Exception as exc:  # noqa: BLE001 - see above
+            race = type(exc).__name__ in ("IntegrityError", "DuplicatedStudyError") or any(
+                word in str(exc).lower() for word in ("locked", "already exists", "unique constraint"))
+            if storage is None or attempt == 5 or not race:
                 raise
-            log.info("opening study %s (attempt %d): %s", name, attempt + 1, exc)
+            log.info("opening %s (attempt %d): %s", what, attempt + 1, exc)
             time.sleep(0.2 + random.random() * (attempt + 1))
     raise AssertionError("unreachable")
 
