@@ -22,9 +22,12 @@ class Registry(Generic[T]):
         'Full'
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, hidden: Callable[[str], bool] | None = None) -> None:
+        """``hidden``: names left out of the "Known: ..." list of an unknown name (e.g. the test
+        backbones graft registers for its own tests); they still resolve."""
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._hidden = hidden or (lambda name: False)
 
     def register(self, name: str, *, overwrite: bool = False) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
@@ -45,9 +48,10 @@ class Registry(Generic[T]):
             raise UsageError(self.unknown_message(name)) from None
 
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self._items), n=3)
+        known = [n for n in sorted(self._items) if not self._hidden(n)]
+        close = difflib.get_close_matches(name, known, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        return f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._items))}."
+        return f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(known)}."
 
     def names(self, pattern: str | None = None) -> list[str]:
         names = sorted(self._items)

@@ -260,3 +260,13 @@ def test_building_a_test_backbone_leaves_the_global_rng_alone(name):
     second = create_backbone(name)
     for a, b in zip(first.state_dict().values(), second.state_dict().values()):
         assert torch.equal(a, b)  # and the seeded "pretrained" weights are still the same each time
+
+
+def test_an_unknown_name_lists_the_zoo_without_the_test_backbones_which_still_resolve():
+    from graft.backbones import get_spec
+
+    with pytest.raises(UsageError) as caught:
+        get_spec("mobilenet_v3")
+    message = str(caught.value)
+    assert "Did you mean mobilenet_v2" in message and "efficientnet_lite0" in message and "test_" not in message
+    assert get_spec("test_cnn").name == "test_cnn"

@@ -21,7 +21,12 @@ class Builder(Protocol):
     ) -> "Backbone": ...
 
 
-_SPECS: Registry[BackboneSpec] = Registry("backbone")
+def _for_tests(name: str) -> bool:
+    """``test_*`` backbones serve graft's own tests: they resolve, but are not offered to users."""
+    return name.startswith("test_")
+
+
+_SPECS: Registry[BackboneSpec] = Registry("backbone", hidden=_for_tests)
 # Builders are callables or "module:function" strings imported on first use, so that the zoo's
 # catalog (graft.backbones.catalog) imports no torch.
 _BUILDERS: dict[str, Builder | str] = {}
@@ -90,7 +95,7 @@ def list_backbones(pattern: str | None = None, modality: str | None = None) -> l
         ['efficientnet_lite0', 'efficientnet_lite1', 'efficientnet_lite2']
     """
     _ensure_loaded()
-    names = [n for n in _SPECS.names(pattern) if not n.startswith("test_") or (pattern or "").startswith("test")]
+    names = [n for n in _SPECS.names(pattern) if not _for_tests(n) or (pattern or "").startswith("test")]
     return [n for n in names if modality is None or _SPECS.get(n).modality == modality]
 
 
