@@ -125,3 +125,20 @@ def test_an_ensemble_reads_and_writes_its_members_tap_cache(tiny_images: Path, m
                               image_size=32)
     for tap, values in member.items():
         np.testing.assert_array_equal(values, later[f"test_cnn_b/{tap}"])
+
+
+def test_a_fine_tuned_ensemble_saves_and_loads_its_trained_weights(tiny_images: Path, tmp_path: Path):
+    """The trained members' weights are restored into a randomly initialised ensemble (as for any
+    trained backbone); a pretrained ensemble and weights=random differ."""
+    from graft.train.config import TrainConfig
+
+    images = sorted(tiny_images.rglob("*.png"))[:6]
+    model = graft.finetune(tiny_images, NAME, "full", out=tmp_path / "ft", image_size=32,
+                           config=TrainConfig(epochs=1, batch_size=8, augment=False))
+    loaded = graft.load(tmp_path / "ft")
+    np.testing.assert_allclose(loaded.predict_proba(images), model.predict_proba(images), atol=1e-5)
+    pretrained, scratch = create_backbone(NAME, image_size=32), create_backbone(NAME, weights="random", image_size=32)
+    assert scratch.weights_sha256 == "random" and not torch.equal(
+        next(iter(pretrained.state_dict().values())), next(iter(scratch.state_dict().values())))
+    with pytest.raises(UsageError, match="or --weights random"):
+        create_backbone(NAME, weights=tmp_path / "ft" / "model.safetensors")

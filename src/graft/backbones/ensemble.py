@@ -65,13 +65,18 @@ class EnsembleBackbone(Backbone):
 
 def ensemble_backbone(rest: str, weights: str | Path | None = None, allow_download: bool = False,
                       **options: Any) -> EnsembleBackbone:
-    """The ``ensemble`` resolver: ``create_backbone("ensemble:a+b", image_size=96)``."""
+    """The ``ensemble`` resolver: ``create_backbone("ensemble:a+b", image_size=96)``;
+    ``weights="random"`` initialises every member at random (a scratch baseline, or the shell a
+    fine-tuned ensemble's saved weights are restored into)."""
     from graft.backbones.registry import create_backbone
 
     name = PREFIX + rest
-    if weights is not None:
-        raise UsageError(f"{name}: --weights names one network's file; an ensemble uses its members' own weights")
+    if weights is not None and str(weights) != "random":
+        raise UsageError(f"{name}: --weights names one network's file; an ensemble uses its members' own weights "
+                         "(or --weights random for all of them)")
     spec = ensemble_spec(name)
-    members = {m: create_backbone(m, allow_download=allow_download, **options) for m in members_of(name)}
+    members = {m: create_backbone(m, weights=weights, allow_download=allow_download, **options)
+               for m in members_of(name)}
     size = options.get("image_size")
-    return EnsembleBackbone(spec.with_input(image_size=int(size)) if size else spec, members, weights_identity(name))
+    identity = "random" if weights is not None else weights_identity(name)
+    return EnsembleBackbone(spec.with_input(image_size=int(size)) if size else spec, members, identity)
