@@ -19,18 +19,24 @@ NAME = "ensemble:test_cnn+test_cnn_b"
 
 @pytest.fixture(scope="module", autouse=True)
 def second_image_backbone():
-    """A second tiny image backbone (test_cnn's architecture, other seed), for this module only."""
+    """A second tiny image and text backbone (test_cnn's and test_text's architectures, other
+    seed), for this module only."""
     from graft.backbones import registry
-    from graft.backbones.testing import build_test_cnn
+    from graft.backbones.testing import build_test_cnn, build_test_text
 
     register_backbone(BackboneSpec(name="test_cnn_b", modality="image", architecture="graft:test_cnn",
                                    feature_dim=16, input=InputSpec(image_size=32), license="MIT",
                                    groups=("stem", "stage1", "stage2")),
                       builder=lambda spec, weights, allow_download, **kw: build_test_cnn(spec, weights, allow_download,
                                                                                          seed=1, **kw))
+    text = get_spec("test_text")
+    register_backbone(text.replace(name="test_text_b", architecture="graft:test_text"),
+                      builder=lambda spec, weights, allow_download, **kw: build_test_text(spec, weights, allow_download,
+                                                                                          seed=1, **kw))
     yield
-    registry._SPECS._items.pop("test_cnn_b", None)
-    registry._BUILDERS.pop("test_cnn_b", None)
+    for name in ("test_cnn_b", "test_text_b"):
+        registry._SPECS._items.pop(name, None)
+        registry._BUILDERS.pop(name, None)
     registry.clear_shared_backbones()
 
 
@@ -142,3 +148,48 @@ def test_a_fine_tuned_ensemble_saves_and_loads_its_trained_weights(tiny_images: 
         next(iter(pretrained.state_dict().values())), next(iter(scratch.state_dict().values())))
     with pytest.raises(UsageError, match="or --weights random"):
         create_backbone(NAME, weights=tmp_path / "ft" / "model.safetensors")
+
+
+TEXT = "ensemble:test_text+test_text_b"
+
+
+def test_a_text_ensemble_pools_each_tap_by_its_member_with_its_part_of_the_batch():
+    from graft.features.taps import run_taps
+
+    texts = ["a short one", "a much longer sentence with padding for the other one", "mid length text"]
+    both = create_backbone(TEXT)
+    batch = both.collate([both.preprocess(t) for t in texts])
+    got = run_taps(both, batch, both.tap_names())
+    for name in ("test_text", "test_text_b"):
+        member = create_backbone(name)
+        alone = run_taps(member, member.collate([member.preprocess(t) for t in texts]), member.tap_names())
+        for tap, values in alone.items():
+            torch.testing.assert_close(got[f"{name}/{tap}"], values)
+    assert get_spec(TEXT).modality == "text"
+
+
+def test_a_text_ensemble_probe_saves_loads_and_predicts(tiny_text_csv: Path, tmp_path: Path):
+    model = graft.probe(tiny_text_csv, TEXT, layers="all", config=MultiLayerConfig(C=1.0, keep=0.5),
+                        out=tmp_path / "m")
+    texts = ["the kernel panicked", "bake the bread"]
+    np.testing.assert_allclose(graft.load(tmp_path / "m").predict_proba(texts), model.predict_proba(texts),
+                               atol=1e-5)
+    assert {t.split("/")[0] for t in model.config.head["columns"]} <= {"test_text", "test_text_b"}
+
+
+def test_fit_ships_a_text_ensemble_and_scores_only_a_mixed_one(tiny_text_csv: Path, monkeypatch):
+    from graft.autofit.arms import Outcome
+    from graft.autofit.budget import Budget
+    from graft.autofit.config import FitConfig
+    from graft.autofit.context import Context
+    from graft.autofit.multi import EnsembleArm, MultiLayerArm
+
+    ds = graft.read(tiny_text_csv)
+    ctx = Context(ds, FitConfig(backbones=["test_text", "test_text_b"], trials=1), Budget(600))
+    ctx.main_backbone, ctx.study_base = "test_text", "ensemble-text-test"
+    outcome = EnsembleArm(["test_text", "test_text_b"], None).run(ctx)
+    assert outcome.build is not None and outcome.build().config.backbone.name == TEXT
+    # whether the scored arm can ship: decided by the members alone (the scoring itself stubbed)
+    monkeypatch.setattr(MultiLayerArm, "run", lambda self, ctx: Outcome({"method": self.name}, lambda: None))
+    scored = EnsembleArm(["test_text", "test_audio"], None).run(ctx)
+    assert scored.build is None and "scored only" in scored.row["note"] and "not of text" in scored.row["note"]

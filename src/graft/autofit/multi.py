@@ -123,7 +123,7 @@ class ViewsArm(MultiLayerArm):
 
 
 class EnsembleArm(MultiLayerArm):
-    """The selected taps of several image backbones concatenated (an ensemble of representations),
+    """The selected taps of several backbones concatenated (an ensemble of representations),
     shipped as one ``"ensemble:a+b"`` backbone (``graft.backbones.ensemble``). The members' source
     logits are left out: they are not taps of the ensemble."""
 
@@ -147,10 +147,16 @@ class EnsembleArm(MultiLayerArm):
         return extraction + ctx.budget.probe_cost(ctx.n("train"), width, 2 * ctx.config.trials)
 
     def run(self, ctx: Context) -> Outcome:
+        from graft.backbones.ensemble_spec import ensemble_name, ensemble_spec
+        from graft.errors import UsageError
+
         outcome = super().run(ctx)
-        if ctx.ds.modality != "image" or ctx.weights is not None:
-            why = ("a saved ensemble holds image backbones only" if ctx.ds.modality != "image"
-                   else "--weights belongs to one backbone; an ensemble uses its members' own weights")
+        why = "--weights belongs to one backbone; an ensemble uses its members' own" if ctx.weights else None
+        try:
+            ensemble_spec(ensemble_name(self.backbones))  # zoo backbones of one modality (image or text)
+        except UsageError as exc:
+            why = str(exc)
+        if why:
             outcome.row["note"] = f"scored only: {why}"
             return Outcome(outcome.row, None)
         return outcome

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -166,6 +166,10 @@ class Backbone(nn.Module):
     def pool_tap(self, output: Any, batch: Any, grid: int = 1, max_width: int = 1024) -> torch.Tensor:
         """One tap's output → (B, width). ``batch`` is the network's input (for masks, if needed)."""
         return pool_by_shape(output, grid, max_width)
+
+    def tap_pooler(self, tap: str) -> Callable[[Any, Any, int, int], torch.Tensor]:
+        """What pools ``tap``'s output: ``pool_tap`` (an ensemble hands each tap to its member)."""
+        return self.pool_tap
 
     def num_params(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

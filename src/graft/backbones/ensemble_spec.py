@@ -37,11 +37,14 @@ def ensemble_spec(name: str) -> BackboneSpec:
     missing = [m for m in members if not is_registered(m)]
     if missing:
         raise UsageError(f"{name!r}: {', '.join(missing)} is not a zoo backbone (see `graft models`); an ensemble "
-                         "is made of zoo image backbones")
+                         "is made of zoo backbones of one modality")
     specs = [get_spec(m) for m in members]
-    if any(s.modality != "image" for s in specs):
-        raise UsageError(f"{name!r}: only image backbones can form an ensemble")
-    return BackboneSpec(name=name, modality="image", architecture=name, feature_dim=sum(s.feature_dim for s in specs),
+    modalities = {s.modality for s in specs}
+    if len(modalities) > 1 or modalities - {"image", "text"}:
+        raise UsageError(f"{name!r}: an ensemble is made of image backbones or of text backbones, not of "
+                         + " and ".join(f"{s.modality} ({s.name})" for s in specs))
+    return BackboneSpec(name=name, modality=specs[0].modality, architecture=name,
+                        feature_dim=sum(s.feature_dim for s in specs),
                         input=specs[0].input, license=" + ".join(dict.fromkeys(s.license for s in specs)),
                         groups=tuple(f"{m}/{g}" for m, s in zip(members, specs) for g in s.groups),
                         description="the features of " + ", ".join(members) + " side by side")

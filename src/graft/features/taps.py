@@ -250,9 +250,11 @@ def _run_taps(backbone: "Backbone", batch: Any, taps: Sequence[str], poolings: S
     handles = []
 
     def hook_for(name: str) -> Any:
+        pool = backbone.tap_pooler(name)
+
         def hook(module: Any, inputs: Any, output: Any) -> None:
             for p, grid in grids.items():
-                outputs[p][name] = backbone.pool_tap(output, batch, grid, max_tap_width).float()
+                outputs[p][name] = pool(output, batch, grid, max_tap_width).float()
             if stop_early and order[name] == deepest:
                 raise _StopForward
 
