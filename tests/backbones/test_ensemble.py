@@ -193,3 +193,12 @@ def test_fit_ships_a_text_ensemble_and_scores_only_a_mixed_one(tiny_text_csv: Pa
     monkeypatch.setattr(MultiLayerArm, "run", lambda self, ctx: Outcome({"method": self.name}, lambda: None))
     scored = EnsembleArm(["test_text", "test_audio"], None).run(ctx)
     assert scored.build is None and "scored only" in scored.row["note"] and "not of text" in scored.row["note"]
+
+
+def test_a_random_ensemble_never_reads_its_pretrained_members_cache(tiny_images: Path):
+    from graft.features.taps import tap_features
+
+    images = sorted(tiny_images.rglob("*.png"))[:3]
+    pretrained = tap_features(images, NAME, image_size=32)
+    scratch = tap_features(images, NAME, weights="random", image_size=32)
+    assert not np.allclose(pretrained["test_cnn/stage2"], scratch["test_cnn/stage2"])

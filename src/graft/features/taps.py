@@ -137,7 +137,8 @@ class LazyBackbone:
 
             if isinstance(self.source, str):
                 names = members_of(self.source) if is_ensemble(self.source) else []
-                self._members = {m: LazyBackbone(m, None, self.allow_download, self.options) for m in names}
+                # each member with the ensemble's weights: None (its own) or "random" (every member random)
+                self._members = {m: LazyBackbone(m, self.weights, self.allow_download, self.options) for m in names}
             else:
                 built = self.source.members if is_ensemble(self.source.spec.name) else {}
                 self._members = {m: LazyBackbone(b) for m, b in built.items()}
