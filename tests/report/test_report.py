@@ -190,3 +190,19 @@ def test_a_multi_task_model_lists_each_task_with_its_data_and_scores(verified_mo
     assert "<h3>Tasks</h3>" in data and "<td>shade</td><td>2</td><td>shades/</td>" in data
     assert f"<td>colour</td><td>3</td><td>{lineage['dataset']['source']}</td>" in data and f"{accuracy:.1f}%" in data
     assert "in 2 tasks" in render(model)  # the header counts classes over the tasks
+
+
+def test_the_rank_section_shows_fits_cross_validated_screen_with_the_pick(fitted_model):
+    model = SavedModel.load(fitted_model)
+    screen = {"how": "3-fold cross-validation", "backbone": "b", "pooling": "mean", "probe": "last-layer",
+              "rows": [{"backbone": "a", "probe": "multi-layer", "pooling": "mean", "cv_accuracy": 0.71, "cv_se": 0.02,
+                        "columns": 2688, "seconds": 0.1},
+                       {"backbone": "b", "probe": "last-layer", "pooling": "mean", "C": 0.01, "cv_accuracy": 0.79,
+                        "cv_se": 0.02, "columns": 384, "seconds": 0.3}],
+              "skipped": [{"backbone": "c", "why": "estimated 90 s"}]}
+    model.lineage["fit"] = {**json.loads((fitted_model / "fit.json").read_text()),
+                            "backbones": {"how": "given", "backbones": ["b", "a"], "screen": screen}}
+    section = _section(render(model), "rank")
+    assert "No ranking is recorded" not in section and "Then cross-validated: 3-fold" in section
+    assert '<tr class="hi"><td>b ★</td><td>last-layer (C=0.01)</td>' in section and "<td>a</td>" in section
+    assert "Not screened: c (estimated 90 s)" in section

@@ -131,12 +131,13 @@ def rank_facts(model: "SavedModel") -> dict[str, Any] | None:
                 "rows": [(r["backbone"], r.get("scores", {}).get(rank.get("by", ""))) for r in rank["rows"]],
                 "kept": rank.get("ranking", [])}
     picked = (lineage.get("fit") or json_file(model, "fit.json") or {}).get("backbones") or {}
-    scores = picked.get("logme")
-    if not isinstance(scores, dict) or not scores:
+    scores, screen = picked.get("logme"), picked.get("screen")
+    scores = scores if isinstance(scores, dict) else {}
+    if not scores and not isinstance(screen, dict):
         return None
     rows = sorted(scores.items(), key=lambda kv: -np.inf if kv[1] is None else -kv[1])
     return {"how": picked.get("how", ""), "score": "LogME", "rows": rows, "kept": list(picked.get("backbones") or []),
-            "seconds": picked.get("seconds")}
+            "seconds": picked.get("seconds"), "screen": screen if isinstance(screen, dict) else None}
 
 
 def fit_facts(model: "SavedModel") -> dict[str, Any] | None:

@@ -170,10 +170,28 @@ def rank_section(rank: dict[str, Any] | None) -> Raw:
     if scored:
         parts.append(figure(plots.bars([n for n, _ in scored], [s for _, s in scored], f"{rank['score']} per backbone",
                                        f"{rank['score']} (higher: expected to transfer better)", rank["kept"], salt="rank")))
-    parts.append(table(["#", "backbone", rank["score"], "kept"],
-                       [[i + 1, n, num(s), "yes" if n in rank["kept"] else ""] for i, (n, s) in enumerate(rows)],
-                       ["hi" if n in rank["kept"] else "" for n, _ in rows]))
+    if rows:
+        parts.append(table(["#", "backbone", rank["score"], "kept"],
+                           [[i + 1, n, num(s), "yes" if n in rank["kept"] else ""] for i, (n, s) in enumerate(rows)],
+                           ["hi" if n in rank["kept"] else "" for n, _ in rows]))
+    if rank.get("screen"):
+        parts.append(_screen(rank["screen"]))
     return section("rank", "Backbone ranking", parts)
+
+
+def _screen(screen: dict[str, Any]) -> Raw:
+    """fit's cross-validated screen: every (backbone, probe, pooling) tried, the pick highlighted."""
+    rows = screen.get("rows") or []
+    probe = lambda r: r.get("probe", "multi-layer")  # noqa: E731 - fit.json before the last-layer screen
+    picked = [r["backbone"] == screen.get("backbone") and probe(r) == screen.get("probe", "multi-layer")
+              and (probe(r) != "multi-layer" or r["pooling"] == screen.get("pooling")) for r in rows]
+    skipped = "".join(f" Not screened: {s['backbone']} ({s['why']})." for s in screen.get("skipped") or [])
+    return Raw(para(f"Then cross-validated: {screen.get('how', '')}.{skipped}", "muted")
+               + table(["backbone", "probe", "pooling", "cv accuracy ± se", "columns", "seconds"],
+                       [[r["backbone"] + (" ★" if hit else ""), probe(r) + (f" (C={r['C']})" if "C" in r else ""),
+                         r["pooling"], f"{num(r['cv_accuracy'])} ± {num(r['cv_se'])}", r["columns"],
+                         num(r.get("seconds"), 3)]
+                        for r, hit in zip(rows, picked)], ["hi" if hit else "" for hit in picked]))
 
 
 def fit_section(fit: dict[str, Any] | None) -> Raw:
