@@ -78,6 +78,11 @@ def echo(text: str) -> None:
     typer.echo(text)
 
 
+def note(text: str) -> None:
+    """A progress or status line on stderr, written at once (a log shows it as it happens)."""
+    typer.echo(text, err=True)
+
+
 def warn(text: str) -> None:
     typer.echo(text, err=True)
 

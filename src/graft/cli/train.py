@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
@@ -158,6 +159,37 @@ def fit(
     out.echo(f"saved to {out_dir} (arms: {out_dir / 'fit.json'}; report: {report_line(out_dir)})")
 
 
+def _fit_line(event: dict) -> str | None:
+    """One line for a progress event of ``graft.fit`` (a stage, an epoch, an arm's start / end)."""
+    kind = event.get("event")
+    if kind == "stage":
+        return event["message"]
+    if kind == "epoch":
+        val = event.get("val_accuracy")
+        return (f"{event['arm']}: epoch {event['epoch'] + 1}/{event['epochs']}, train loss {event['train_loss']:.4f}"
+                + (f", val acc {val:.4f}" if val is not None else ""))
+    if kind != "arm":
+        return None
+    name, status = event["method"] if "method" in event else event["arm"], event["status"]
+    if status == "start":
+        return f"{name}: running (estimated {event['estimate']:.0f} s)"
+    if status == "done":
+        return f"{name}: val acc {event['val_accuracy']:.4f} ± {event['val_se']:.4f} in {event['seconds']:.1f} s"
+    return f"{name}: skipped ({event['skipped']})"
+
+
+class _FitLines:
+    """Progress as plain lines on stderr, for a log or a pipe (where a live table cannot redraw)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __call__(self, event: dict) -> None:
+        line = _fit_line(event)
+        if line:
+            out.note(f"[{time.perf_counter() - self.start:6.1f} s] {line}")
+
+
 class _FitDisplay:
     """A live table on stderr: one row per arm (running, done or skipped), and the current epoch."""
 
@@ -167,12 +199,8 @@ class _FitDisplay:
 
     def __call__(self, event: dict) -> None:
         kind = event.get("event")
-        if kind == "stage":
-            self.stage = event["message"]
-        elif kind == "epoch":
-            val = event.get("val_accuracy")
-            self.stage = (f"{event['arm']}: epoch {event['epoch'] + 1}/{event['epochs']}, train loss "
-                          f"{event['train_loss']:.4f}" + (f", val acc {val:.4f}" if val is not None else ""))
+        if kind in ("stage", "epoch"):
+            self.stage = _fit_line(event) or ""
         elif kind == "arm":
             self._arm(event)
         self.live.update(self.render())
@@ -181,7 +209,7 @@ class _FitDisplay:
         name, status = event["method"] if "method" in event else event["arm"], event["status"]
         if status == "start":
             self.rows[name] = [name, "running", f"~{event['estimate']:.0f} s", "", ""]
-            self.stage = f"{name}: running (estimated {event['estimate']:.0f} s)"
+            self.stage = _fit_line(event) or ""
         elif status == "done":
             self.rows[name] = [name, "done", "", f"{event['val_accuracy']:.4f} ± {event['val_se']:.4f}",
                                f"{event['seconds']:.1f}"]
@@ -202,15 +230,20 @@ class _FitDisplay:
 
 @contextmanager
 def live_fit(enabled: bool):
-    """A progress callback for ``graft.fit`` that draws a live table on stderr (or does nothing)."""
+    """A progress callback for ``graft.fit``: a live table on a terminal's stderr, one line per
+    event into a log or a pipe, or nothing."""
     if not enabled:
         yield None
         return
     from rich.console import Console
     from rich.live import Live
 
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield _FitLines()
+        return
     display = _FitDisplay()
-    with Live(display.render(), console=Console(stderr=True), transient=True, refresh_per_second=4) as live:
+    with Live(display.render(), console=console, transient=True, refresh_per_second=4) as live:
         display.live = live
         yield display
 
