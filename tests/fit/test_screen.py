@@ -119,3 +119,19 @@ def test_images_screen_only_the_multi_layer_probe():
     _inject(ctx, "a", "mean", seed=0)
     _inject(ctx, "b", "mean", seed=1)
     assert {r["probe"] for r in screen(ctx, ["a", "b"], 32).rows} == {"multi-layer"}
+
+
+def test_larger_data_is_screened_on_a_stratified_sample_without_extracting_every_row(colour_images, monkeypatch):
+    from graft.autofit import screen as screen_module
+
+    monkeypatch.setattr(screen_module, "SCREEN_ROWS", 12)
+    ds = graft.read(colour_images)
+    messages = []
+    ctx = Context(ds, FitConfig(backbones=["test_cnn"], trials=1), Budget(600), notify=messages.append)
+    result = screen(ctx, ["test_cnn"], 32, movable=False)
+    assert {r["pooling"] for r in result.rows} == set(POOLING_CHOICES)
+    assert any("on 12 rows" in m.get("message", "") for m in messages)
+    assert not ctx._taps  # only the sample's items went through the network (the arms extract the rest)
+    y = np.concatenate([ctx.labels("train"), ctx.labels("val")])
+    sample = screen_module._sample(y, 0)
+    assert len(sample) == 12 and set(y[sample]) == set(y) and list(sample) == sorted(sample)
