@@ -123,6 +123,7 @@ def test_images_screen_only_the_multi_layer_probe():
 
 def test_larger_data_is_screened_on_a_stratified_sample_without_extracting_every_row(colour_images, monkeypatch):
     from graft.autofit import screen as screen_module
+    from graft.data.split import sample_rows
 
     monkeypatch.setattr(screen_module, "SCREEN_ROWS", 12)
     ds = graft.read(colour_images)
@@ -133,5 +134,5 @@ def test_larger_data_is_screened_on_a_stratified_sample_without_extracting_every
     assert any("on 12 rows" in m.get("message", "") for m in messages)
     assert not ctx._taps  # only the sample's items went through the network (the arms extract the rest)
     y = np.concatenate([ctx.labels("train"), ctx.labels("val")])
-    sample = screen_module._sample(y, 0)
+    sample = sample_rows(y, 12, 0)
     assert len(sample) == 12 and set(y[sample]) == set(y) and list(sample) == sorted(sample)

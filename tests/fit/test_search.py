@@ -81,3 +81,26 @@ def test_numeric_rows_are_fitted_with_the_probe_alone():
     model, report = graft.fit(ds, config=FitConfig(trials=2))
     assert [c["method"] for c in report["candidates"]] == ["probe"] and report["backbones"]["backbones"] == ["identity"]
     assert report["candidates"][0]["test_accuracy"] >= 0.7 and model.predict_proba(x[:3]).shape == (3, 2)
+
+
+def test_the_multilayer_trials_fit_a_sample_and_the_chosen_settings_every_training_row(colour_images, monkeypatch):
+    import graft
+    from graft.autofit import multi
+    from graft.heads import multilayer
+
+    monkeypatch.setattr(multi, "TRIAL_ROWS", 20)
+    fitted_rows = []
+    real = multilayer.fit_multilayer
+
+    def spy(train, y_train, *args, **kwargs):
+        fitted_rows.append(len(y_train))
+        return real(train, y_train, *args, **kwargs)
+
+    monkeypatch.setattr(multilayer, "fit_multilayer", spy)
+    ds = graft.read(colour_images)
+    ctx = Context(ds, FitConfig(backbones=["test_cnn"], trials=2), Budget(600))
+    ctx.main_backbone, ctx.study_base = "test_cnn", "trial-rows-test"
+    outcome = multi.MultiLayerArm("test_cnn", 32).run(ctx)
+    n_train = ctx.n("train")
+    assert n_train > 20 and fitted_rows[:-1] and set(fitted_rows[:-1]) == {20} and fitted_rows[-1] == n_train
+    assert outcome.row["val_accuracy"] is not None and outcome.build is not None

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from graft.autofit.context import Context
+from graft.data.split import sample_rows
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def screen(ctx: Context, backbones: list[str], size: int | None, *, movable: boo
         return None
     start = time.perf_counter()
     y_all = np.concatenate([ctx.labels("train"), ctx.labels("val")])
-    sample = _sample(y_all, ctx.config.seed)
+    sample = sample_rows(y_all, SCREEN_ROWS, ctx.config.seed)  # all rows up to SCREEN_ROWS
     y = y_all[sample]
     folds = _folds(y, ctx.config.seed)
     result = Screen(backbones[0], poolings[0])
@@ -168,20 +169,6 @@ def _rank(row: dict[str, Any]) -> tuple[float, int]:
     """Highest mean accuracy; a tie keeps the fewer columns, then the earlier row (the backbone
     LogME ranked higher: ``max`` keeps the first of equals)."""
     return row["cv_accuracy"], -row["columns"]
-
-
-def _sample(y: np.ndarray, seed: int) -> np.ndarray:
-    """Rows of train + val to screen on: all up to ``SCREEN_ROWS``, else a stratified sample (in order)."""
-    if len(y) <= SCREEN_ROWS:
-        return np.arange(len(y))
-    from sklearn.model_selection import train_test_split
-
-    rows = np.arange(len(y))
-    try:
-        chosen = train_test_split(rows, train_size=SCREEN_ROWS, stratify=y, random_state=seed)[0]
-    except ValueError:  # a class with one row cannot be stratified
-        chosen = np.random.default_rng(seed).choice(rows, SCREEN_ROWS, replace=False)
-    return np.sort(chosen)
 
 
 def _trainval_items(ctx: Context) -> list[Any]:

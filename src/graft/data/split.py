@@ -72,3 +72,17 @@ def pick(keys: Sequence[str], members: np.ndarray, n: int, seed: int) -> np.ndar
 def order_by_key(keys: Sequence[str], seed: int) -> list[int]:
     """Indices of ``keys`` in split-key order: a deterministic shuffle independent of input order."""
     return sorted(range(len(keys)), key=lambda i: (split_key(keys[i], seed), keys[i]))
+
+
+def sample_rows(labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
+    """All row indices, or a stratified seeded sample of ``limit`` of them (sorted)."""
+    if len(labels) <= limit:
+        return np.arange(len(labels))
+    from sklearn.model_selection import train_test_split
+
+    everything = np.arange(len(labels))
+    try:
+        chosen, _ = train_test_split(everything, train_size=limit, stratify=labels, random_state=seed)
+    except ValueError:  # a class too rare to stratify
+        chosen = np.random.default_rng(seed).choice(everything, size=limit, replace=False)
+    return np.sort(chosen)

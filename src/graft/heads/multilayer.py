@@ -44,6 +44,7 @@ from typing import Any, Literal, Mapping
 import numpy as np
 
 from graft._config import check_ranges
+from graft.data.split import sample_rows
 from graft.errors import UsageError
 from graft.features.extract import _modality
 from graft.features.taps import NORMALISATIONS, POOLINGS, _check_taps, combine_taps
@@ -520,7 +521,7 @@ def probe_dataset(ds: Any, backbone: Any, config: MultiLayerConfig | None = None
                 labels.append(val.labels)
         return _refit_blocks(result, blocks, np.concatenate(labels), len(ds.classes), config)
 
-    sample = _sample_rows(train.labels, config.selection_rows)
+    sample = sample_rows(train.labels, config.selection_rows)
     if chosen is not None:
         # the sample's selected taps give the drift reference, as for a fresh fit
         tr, tr_views = with_views([train.items[i] for i in sample], chosen.selection.taps, views, lazy=True)
@@ -548,17 +549,3 @@ def probe_dataset(ds: Any, backbone: Any, config: MultiLayerConfig | None = None
                        **backbone_options)
     held_out = (va, va_views) if len(val) else (tr, tr_views)
     return MultiLayerProbe(result, metrics, result.features(tr), result.predict_proba(*held_out))
-
-
-def _sample_rows(labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
-    """All row indices, or a stratified seeded sample of ``limit`` of them (sorted)."""
-    if len(labels) <= limit:
-        return np.arange(len(labels))
-    from sklearn.model_selection import train_test_split
-
-    everything = np.arange(len(labels))
-    try:
-        chosen, _ = train_test_split(everything, train_size=limit, stratify=labels, random_state=seed)
-    except ValueError:  # a class too rare to stratify
-        chosen = np.random.default_rng(seed).choice(everything, size=limit, replace=False)
-    return np.sort(chosen)
