@@ -52,16 +52,17 @@ def check_storage(url: str | None) -> None:
 
 
 def _retrying(open_: Callable[[], Any], storage: str | None, what: str) -> Any:
-    """``open_()``, tried again after a race: workers that start together race to create the
-    schema (or the study) in a fresh database; the loser sees an integrity, locking or "already
-    exists" error. Any other error (a bad URL, a missing folder) is raised at once."""
+    """``open_()``, tried again on failure: workers that start together race to create the schema
+    (or the study) in a fresh database, and the loser sees an integrity, locking, "already exists"
+    or "no such table" error. What no retry mends (a URL SQLAlchemy cannot parse or has no driver
+    for, a database file it cannot open) is raised at once."""
     for attempt in range(6):
         try:
             return open_()
         except Exception as exc:  # noqa: BLE001 - see above
-            race = type(exc).__name__ in ("IntegrityError", "DuplicatedStudyError") or any(
-                word in str(exc).lower() for word in ("locked", "already exists", "unique constraint"))
-            if storage is None or attempt == 5 or not race:
+            permanent = (type(exc).__name__ in ("ArgumentError", "NoSuchModuleError")
+                         or "unable to open database file" in str(exc))
+            if storage is None or attempt == 5 or permanent:
                 raise
             log.info("opening %s (attempt %d): %s", what, attempt + 1, exc)
             time.sleep(0.2 + random.random() * (attempt + 1))
