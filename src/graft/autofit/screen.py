@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -133,10 +133,10 @@ def screen(ctx: Context, backbones: list[str], size: int | None, *, movable: boo
                                                  f"of the multi-layer probe on {len(sample)} rows, pooling "
                                                  f"{', '.join(tried)}"})
         # with the mean too (same forward pass): the last-layer probe reads it if this backbone wins
-        feats = _sample_taps(ctx, backbone, size, tuple(dict.fromkeys(tried + ("mean",))), sample)
+        taps_of = _sample_taps(ctx, backbone, size, tuple(dict.fromkeys(tried + ("mean",))), sample)
         for pooling in tried:
             took = time.perf_counter()
-            accuracy, se, columns = cross_validate(feats[pooling], y, ctx.n_classes, folds)
+            accuracy, se, columns = cross_validate(taps_of(pooling), y, ctx.n_classes, folds)
             _add(ctx, result, {"backbone": backbone, "probe": MULTI, "pooling": pooling}, accuracy, se, columns, took)
         if ctx.ds.modality != "image":
             took = time.perf_counter()
@@ -177,20 +177,21 @@ def _trainval_items(ctx: Context) -> list[Any]:
 
 
 def _sample_taps(ctx: Context, backbone: str, size: int | None, poolings: tuple[str, ...],
-                 sample: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    """``{pooling: {tap: (rows, width)}}`` of the sample rows. Every row: through the fit's own
-    extraction (the arms read it next); a sample: only its items (cached per item on disk, so the
-    arms' later pass over every row computes just the rest)."""
+                 sample: np.ndarray) -> Callable[[str], dict[str, np.ndarray]]:
+    """Extract ``poolings`` in one pass; returns ``pooling -> {tap: (rows, width)}`` of the sample
+    rows (train rows stacked over val ones when asked, one pooling at a time). Every row: through
+    the fit's own extraction (the arms read it next); a sample: only its items (cached per item on
+    disk, so the arms' later pass over every row computes just the rest)."""
     if len(sample) == ctx.n("train") + ctx.n("val"):
         feats = ctx.tap_features_by_pooling(backbone, size, poolings, splits=("train", "val"))
-        return {p: {t: np.vstack([feats[p]["train"][t], feats[p]["val"][t]]) for t in feats[p]["train"]}
-                for p in poolings}
+        return lambda p: {t: np.vstack([feats[p]["train"][t], feats[p]["val"][t]]) for t in feats[p]["train"]}
     from graft.features.taps import tap_features_by_pooling
 
     items = _trainval_items(ctx)
-    return tap_features_by_pooling([items[i] for i in sample], backbone, poolings=poolings,
-                                   weights=ctx.weights_for(backbone), image_size=ctx.size_option(size),
-                                   allow_download=ctx.allow_download)
+    sampled = tap_features_by_pooling([items[i] for i in sample], backbone, poolings=poolings,
+                                      weights=ctx.weights_for(backbone), image_size=ctx.size_option(size),
+                                      allow_download=ctx.allow_download)
+    return sampled.__getitem__
 
 
 def _estimate(ctx: Context, backbone: str, size: int | None, poolings: tuple[str, ...], sample: np.ndarray) -> float:
