@@ -10,7 +10,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(BIN)/graft demo
+	$(BIN)/graft demo --overwrite  # a second run replaces the demo folder graft wrote
 
 test: setup
 	$(BIN)/python -m pytest -q
