@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 import numpy as np
 
 from graft._files import make_temp_dir, respect_umask, swap_dir
+from graft.backbones.ensemble_spec import is_ensemble
 from graft.errors import GraftError, UsageError
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def export_model(
     if getattr(saved, "is_regression", False):  # the graph ends in a softmax; a ridge head needs its scaling too
         raise UsageError(f"{saved.path or 'the model'} is a regression model: graft export writes classifiers; "
                          "predict from its folder instead (graft predict PATH ..., graft.load(PATH).predict)")
-    if saved.config.backbone.name.startswith("ensemble:"):  # several networks side by side: not one graph
+    if is_ensemble(saved.config.backbone.name):  # several networks side by side: not one graph
         raise UsageError(f"{saved.path or 'the model'} reads an ensemble of backbones ({saved.config.backbone.name}); "
                          "graft export writes one network: serve it with graft serve, or fit one backbone "
                          "(graft fit --backbone NAME) to export")
